@@ -1,0 +1,64 @@
+# Census: the two commands are `make demo` and `make test`; the rest are their parts.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := deploy/local/stack.sh
+PYTEST_ARGS ?=
+
+.PHONY: help install kafka up down status test test-unit lint demo env psql bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv and install Census with its test and dev extras
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test,dev]'
+	@touch $@
+
+kafka: ## resolve Apache Kafka's jars from Maven Central (once per machine)
+	@deploy/local/kafka.sh install
+
+up: install kafka ## start PostgreSQL, Kafka and the services; apply migrations
+	@$(STACK) up
+
+down: ## stop everything `make up` started
+	@$(STACK) down
+
+status: ## what is running
+	@$(STACK) status
+
+env: ## print the local stack's connection settings: eval "$$(make -s env)"
+	@$(STACK) env
+
+psql: ## psql on the local database as the analyst role
+	@eval "$$($(STACK) env)"; psql "$$CENSUS_PG_ANALYST_DSN"
+
+lint: install ## ruff and mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+# pytest exits 5 when it collected nothing: that is a failure here, never a pass.
+test: install kafka ## the whole suite; starts (and stops) its own Kafka and PostgreSQL
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+test-unit: install ## unit tests only (no servers)
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test-unit: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+demo: up ## the whole stack with a simulated fleet, then what an analyst sees
+	@deploy/local/demo.sh
+
+bench: up ## benchmarks: figures as ratios against a baseline of the same run
+	@for b in bench/*.py; do [ -f "$$b" ] && [ "$$(basename $$b)" != "__init__.py" ] && \
+	  { echo "== $$b"; $(PY) "$$b" || exit 1; }; done; true
+
+clean: down ## stop the stack and delete its data (.local)
+	rm -rf .local

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints `figure: value` lines and writes bench/results/<name>.json."""

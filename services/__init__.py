@@ -1,0 +1,1 @@
+"""The deployable Census services; each subpackage is one process and never imports another."""

@@ -1,0 +1,39 @@
+"""Running a service process: signals to a stop event, and a bounded shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+ServiceMain = Callable[[asyncio.Event], Awaitable[int]]
+"""A service's main coroutine: runs until the event is set, then shuts down and returns a code."""
+
+
+async def _serve(main: ServiceMain) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await main(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def run_service(main: ServiceMain) -> int:
+    """Run `main` until SIGTERM or SIGINT; returns its exit code."""
+    return asyncio.run(_serve(main))
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to `seconds`, returning True early if `stop` was set."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True

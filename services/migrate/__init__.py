@@ -1,0 +1,1 @@
+"""`census migrate`: applies the numbered SQL migrations of schemas/sql, once each."""

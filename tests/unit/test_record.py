@@ -1,0 +1,50 @@
+"""The Kafka record: msgpack round trip, key, and nothing but declared fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import msgspec
+import pytest
+
+from schemas.record import SCHEMA_VERSION, PingRecord, decode_record, encode_record, record_key
+
+
+def make_record() -> PingRecord:
+    return PingRecord(
+        schema=SCHEMA_VERSION,
+        received_at=dt.datetime(2026, 11, 23, 12, 0, 1, 250000, tzinfo=dt.UTC),
+        product="pulse",
+        install_id=uuid.UUID(int=42),
+        event="startup",
+        version="5.0.0",
+        platform="docker",
+        os="linux",
+        arch="arm64",
+        ping_id=uuid.UUID(int=9),
+        attrs={"ai_enabled": False},
+        counts={"vms": 3},
+    )
+
+
+def test_round_trip_is_exact() -> None:
+    record = make_record()
+    assert decode_record(encode_record(record)) == record
+
+
+def test_key_is_the_install_uuid_bytes() -> None:
+    assert record_key(make_record()) == uuid.UUID(int=42).bytes
+
+
+def test_encoded_record_has_only_contract_fields() -> None:
+    decoded = msgspec.msgpack.decode(encode_record(make_record()))
+    assert set(decoded) == {
+        "schema", "received_at", "product", "install_id", "event", "version", "platform",
+        "os", "arch", "sent_at", "ping_id", "attrs", "counts",
+    }  # fmt: skip
+
+
+def test_garbage_value_is_rejected() -> None:
+    with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
+        decode_record(b"\x81\xa4nope\x01")
