@@ -154,8 +154,15 @@ class KafkaSettings:
         "CENSUS_KAFKA_RETENTION_MS", 7 * 24 * 3600 * 1000, "retention.ms when creating the topic"
     )
 
+    replication_factor: int = setting(
+        "CENSUS_KAFKA_REPLICATION_FACTOR",
+        1,
+        "replication factor when creating topics (3 in production)",
+    )
+
     def __post_init__(self) -> None:
         positive("CENSUS_KAFKA_PARTITIONS", self.partitions)
+        positive("CENSUS_KAFKA_REPLICATION_FACTOR", self.replication_factor)
         positive("CENSUS_KAFKA_RETENTION_MS", self.retention_ms)
 
 
