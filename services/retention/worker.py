@@ -1,0 +1,219 @@
+"""One retention pass: under the advisory lock, create partitions ahead, drop the expired ones,
+delete expired rows where nothing can be dropped. Each step is its own transaction, retried with
+backoff; a step that still fails is reported and left for the next pass."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+
+from services.common.lifecycle import wait_or_stop
+from services.retention.errors import ConnectionLost, StepFailed, is_connection_error, is_retryable
+from services.retention.metrics import RetentionMetrics
+from services.retention.plan import Clock, Horizons, Plan, TableState, plan_pass, utc_today
+from services.retention.render import render_plan
+from services.retention.store import RetentionStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PassOptions:
+    horizons: Horizons = dataclasses.field(default_factory=Horizons)
+    ahead_days: int = 7
+    step_attempts: int = 4
+    retry_backoff_s: float = 0.5
+    delete_batch: int = 5000
+
+
+@dataclasses.dataclass(slots=True)
+class PassReport:
+    skipped: bool = False
+    stopped: bool = False
+    created: int = 0
+    dropped: int = 0
+    rows_purged: int = 0
+    failures: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+async def read_plan(store: RetentionStore, options: PassOptions, clock: Clock) -> Plan:
+    """The catalog as it is now, turned into this pass's plan."""
+    states: list[TableState] = []
+    for table, horizon_class in await store.registered_tables():
+        states.append(await store.table_state(table, horizon_class))
+    return plan_pass(states, options.horizons, utc_today(clock), options.ahead_days)
+
+
+async def dry_run(store: RetentionStore, options: PassOptions, clock: Clock) -> str:
+    """The text of what a pass would do now; reads only."""
+    plan = await read_plan(store, options, clock)
+    expired: dict[str, int] = {}
+    for t in plan.tables:
+        if t.default_partition is not None:
+            expired[t.default_partition] = await store.count_expired(
+                t.table, t.day_column, t.keep_from, t.default_partition
+            )
+    for r in plan.row_purges:
+        expired[r.table] = await store.count_expired(r.table, r.day_column, r.keep_from, None)
+    return render_plan(plan, expired)
+
+
+class RetentionPass:
+    """Runs one pass; `stop` ends it after the current step."""
+
+    def __init__(
+        self,
+        store: RetentionStore,
+        options: PassOptions,
+        metrics: RetentionMetrics,
+        clock: Clock,
+        stop: asyncio.Event,
+    ) -> None:
+        self._store = store
+        self._options = options
+        self._metrics = metrics
+        self._clock = clock
+        self._stop = stop
+        self._report = PassReport()
+
+    async def run(self) -> PassReport:
+        if not await self._store.try_lock():
+            log.info("another retention worker holds the lock; skipping this pass")
+            self._metrics.skipped_passes.inc()
+            return PassReport(skipped=True)
+        started = time.monotonic()
+        session_lost = False
+        try:
+            await self._run_locked()
+        except ConnectionLost as exc:
+            # The session is gone, and the advisory lock with it: nothing to release.
+            session_lost = True
+            self._fail("pass", str(exc))
+        finally:
+            self._metrics.pass_duration.observe(time.monotonic() - started)
+            if not session_lost:
+                await self._unlock()
+        if self._report.ok and not self._report.stopped:
+            self._metrics.last_success.set(time.time())
+        return self._report
+
+    async def _unlock(self) -> None:
+        try:
+            await self._store.unlock()
+        except _DB_ERRORS as exc:
+            # Closing the session releases it anyway; the caller closes it after the pass.
+            log.warning("could not release the retention lock: %s", exc)
+
+    def _fail(self, step: str, message: str) -> None:
+        log.error("retention %s failed: %s", step, message)
+        self._metrics.failures.labels(step).inc()
+        self._report.failures.append(message)
+
+    def _stopping(self) -> bool:
+        if self._stop.is_set():
+            self._report.stopped = True
+        return self._report.stopped
+
+    async def _run_locked(self) -> None:
+        try:
+            plan = await read_plan(self._store, self._options, self._clock)
+        except _DB_ERRORS as exc:
+            if is_connection_error(exc):
+                raise ConnectionLost(f"connection lost while reading the catalog: {exc}") from exc
+            self._fail("plan", f"reading the partition catalog: {type(exc).__name__}: {exc}")
+            return
+        for t in plan.tables:
+            for day in t.create:
+                if self._stopping():
+                    return
+                created = await self._step("create", t.table, self._create(t.table, day))
+                if created is not None:
+                    self._report.created += created
+                    self._metrics.partitions_created.labels(t.table).inc(created)
+        for t in plan.tables:
+            for p in t.drop:
+                if self._stopping():
+                    return
+                dropped = await self._step("drop", t.table, self._drop(t.table, p.day))
+                if dropped:
+                    log.info("dropped %s (day %s, ~%d rows)", p.name, p.day, p.estimated_rows)
+                    self._report.dropped += 1
+                    self._report.rows_purged += p.estimated_rows
+                    self._metrics.partitions_dropped.labels(t.table).inc()
+                    self._metrics.rows_purged.labels(t.table, "drop").inc(p.estimated_rows)
+            if t.default_partition is not None:
+                await self._delete(t.table, t.day_column, t.keep_from, t.default_partition)
+        for r in plan.row_purges:
+            await self._delete(r.table, r.day_column, r.keep_from, None)
+        log.info(
+            "retention pass done: %d partition(s) created, %d dropped, ~%d row(s) purged",
+            self._report.created,
+            self._report.dropped,
+            self._report.rows_purged,
+        )
+
+    def _create(self, table: str, day: dt.date) -> Callable[[], Awaitable[int]]:
+        return lambda: self._store.create_partition(table, day)
+
+    def _drop(self, table: str, day: dt.date) -> Callable[[], Awaitable[bool]]:
+        return lambda: self._store.drop_partition(table, day)
+
+    async def _delete(
+        self, table: str, column: str, keep_from: dt.date, partition: str | None
+    ) -> None:
+        batch = self._options.delete_batch
+
+        def one_batch() -> Awaitable[int]:
+            return self._store.delete_batch(table, column, keep_from, batch, partition)
+
+        total = 0
+        while not self._stopping():
+            deleted = await self._step("delete", table, one_batch)
+            if deleted is None:
+                break
+            total += deleted
+            self._report.rows_purged += deleted
+            self._metrics.rows_purged.labels(table, "delete").inc(deleted)
+            if deleted < batch:
+                break
+        if total:
+            log.info("deleted %d expired row(s) of %s", total, partition or table)
+
+    async def _step(self, step: str, table: str, action: Callable[[], Awaitable[T]]) -> T | None:
+        """Run `action` with retries; None (and a recorded failure) if it never succeeded."""
+        delay = self._options.retry_backoff_s
+        attempts = self._options.step_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return await action()
+            except _DB_ERRORS as exc:
+                if is_connection_error(exc):
+                    raise ConnectionLost(
+                        f"connection lost during {step} on {table}: {exc}"
+                    ) from exc
+                failed = StepFailed(step, table, exc, attempt)
+                if not is_retryable(exc) or attempt == attempts:
+                    self._fail(step, str(failed))
+                    return None
+                log.warning("%s; retrying in %.1fs", failed, delay)
+                if await wait_or_stop(self._stop, delay):
+                    self._report.stopped = True
+                    self._fail(step, str(failed))
+                    return None
+                delay *= 2
+        return None
