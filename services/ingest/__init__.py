@@ -1,0 +1,1 @@
+"""The HTTP gateway: validates pings against the catalogs and publishes them to Kafka."""

@@ -1,0 +1,268 @@
+"""The public aiohttp application: POST /v1/ping, POST /v1/batch, GET /openapi.json."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from schemas.catalog import Catalogs, load_catalogs
+from services.ingest.body import BadEncoding, BodyTimeout, BodyTooLarge, read_body
+from services.ingest.clientaddr import bucket_key, client_address
+from services.ingest.config import IngestSettings
+from services.ingest.metrics import IngestMetrics
+from services.ingest.openapi import openapi_bytes
+from services.ingest.publisher import KafkaPublisher, Publisher, PublishUnavailable
+from services.ingest.ratelimit import RateLimiter
+from services.ingest.replies import ENCODER, Accepted, Error
+from services.ingest.validate import (
+    Checked,
+    Rejection,
+    parse_json_batch,
+    parse_ndjson_batch,
+    parse_ping,
+    to_record,
+)
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+"""Seconds since the epoch: stamps `received_at` and drives the rate limiter."""
+
+JSON: Final = "application/json"
+NDJSON: Final = "application/x-ndjson"
+_UTF8: Final = frozenset({"utf-8", "utf8"})
+
+
+class _RateLimited(Exception):
+    def __init__(self, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+
+
+class Gateway:
+    """The request handlers and what they share; one per application."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        *,
+        catalogs: Catalogs,
+        metrics: IngestMetrics,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.catalogs = catalogs
+        self.metrics = metrics
+        self.clock = clock
+        self.publisher: Publisher | None = None
+        self.limiter = RateLimiter(
+            rate=settings.rate_per_s, burst=settings.rate_burst, capacity=settings.rate_clients
+        )
+        self._openapi = openapi_bytes(max_batch=settings.max_batch)
+        self._retry_after = str(settings.retry_after_s)
+
+    # --- responses -------------------------------------------------------------------------
+
+    def _reply(
+        self, route: str, status: int, body: Any, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        self.metrics.request(route, status)
+        return web.Response(
+            status=status, body=ENCODER.encode(body), content_type=JSON, headers=headers
+        )
+
+    def _refuse(self, route: str, rejection: Rejection) -> web.Response:
+        self.metrics.rejected(rejection.error)
+        return self._reply(
+            route, rejection.status, Error(rejection.error, rejection.path, rejection.reason)
+        )
+
+    # --- the steps of a POST ---------------------------------------------------------------
+
+    def _admit(self, request: web.Request) -> None:
+        """Rate limit by client address; the address goes no further than the bucket table."""
+        if not self.limiter.enabled:
+            return
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        address = client_address(
+            peer[0] if isinstance(peer, tuple) else None,
+            request.headers.getall("X-Forwarded-For", ()),
+            self.settings.trusted_proxies,
+        )
+        wait = self.limiter.take(bucket_key(address), self.clock())
+        if wait > 0:
+            raise _RateLimited(wait)
+
+    def _media(self, request: web.Request, allowed: tuple[str, ...]) -> tuple[str, bool]:
+        """(content type, gzip?) or a 415."""
+        content_type = request.content_type
+        if content_type not in allowed:
+            raise Rejection(
+                415,
+                "unsupported_media_type",
+                "$",
+                f"Content-Type must be {' or '.join(allowed)}, got {content_type!r}",
+            )
+        charset = request.charset
+        if charset is not None and charset.lower() not in _UTF8:
+            raise Rejection(415, "unsupported_media_type", "$", "the charset must be utf-8")
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding in ("gzip", "x-gzip"):
+            return content_type, True
+        if encoding in ("identity", ""):
+            return content_type, False
+        raise Rejection(
+            415, "unsupported_media_type", "$", "Content-Encoding must be gzip or identity"
+        )
+
+    async def _read(self, request: web.Request, gzip: bool) -> bytes:
+        s = self.settings
+        try:
+            return await read_body(
+                request.content,
+                length=request.content_length,
+                limit=s.max_body_bytes,
+                timeout_s=s.body_timeout_s,
+                gzip=gzip,
+                decompressed_limit=s.max_decompressed_bytes,
+            )
+        except BodyTooLarge as exc:
+            raise Rejection(413, "too_large", "$", str(exc)) from None
+        except BodyTimeout as exc:
+            raise Rejection(408, "timeout", "$", str(exc)) from None
+        except BadEncoding as exc:
+            raise Rejection(400, "invalid_json", "$", str(exc)) from None
+
+    async def _publish(self, route: str, checked: Checked) -> web.Response:
+        publisher = self.publisher
+        assert publisher is not None, "the publisher is set in cleanup_ctx"
+        received_at = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        records = [to_record(ping, received_at) for ping in checked.pings]
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.settings.publish_timeout_s):
+                await publisher.publish(records)
+        except (PublishUnavailable, TimeoutError) as exc:
+            reason = str(exc) or "Kafka did not acknowledge within the publish deadline"
+            self.metrics.rejected("unavailable")
+            return self._reply(
+                route,
+                503,
+                Error("unavailable", "$", reason + "; nothing was acknowledged"),
+                {"Retry-After": self._retry_after},
+            )
+        self.metrics.produce_latency.observe(time.perf_counter() - started)
+        self.metrics.pings_accepted.inc(len(records))
+        if checked.dropped_fields:
+            self.metrics.dropped_fields.inc(len(checked.dropped_fields))
+        return self._reply(route, 202, Accepted(len(records), checked.dropped_fields))
+
+    async def _post(
+        self, request: web.Request, route: str, allowed: tuple[str, ...]
+    ) -> web.Response:
+        try:
+            self._admit(request)
+            content_type, gzip = self._media(request, allowed)
+            body = await self._read(request, gzip)
+            if route == "/v1/ping":
+                checked = parse_ping(body, self.catalogs)
+            elif content_type == NDJSON:
+                checked = parse_ndjson_batch(body, self.catalogs, max_count=self.settings.max_batch)
+            else:
+                checked = parse_json_batch(body, self.catalogs, max_count=self.settings.max_batch)
+        except _RateLimited as exc:
+            self.metrics.rate_limited.inc()
+            return self._reply(
+                route,
+                429,
+                Error("rate_limited", "$", "too many requests from this client"),
+                {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))},
+            )
+        except Rejection as rejection:
+            return self._refuse(route, rejection)
+        return await self._publish(route, checked)
+
+    # --- routes ----------------------------------------------------------------------------
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return await self._post(request, "/v1/ping", (JSON,))
+
+    async def batch(self, request: web.Request) -> web.Response:
+        return await self._post(request, "/v1/batch", (JSON, NDJSON))
+
+    async def openapi(self, _request: web.Request) -> web.Response:
+        self.metrics.request("/openapi.json", 200)
+        return web.Response(body=self._openapi, content_type=JSON)
+
+
+GATEWAY: Final = web.AppKey("gateway", Gateway)
+PUBLISHER: Final = web.AppKey("publisher", Publisher)
+
+
+def create_app(
+    settings: IngestSettings,
+    *,
+    publisher: Publisher | None = None,
+    registry: CollectorRegistry | None = None,
+    clock: Clock = time.time,
+    catalogs: Catalogs | None = None,
+) -> web.Application:
+    """The public app. Without `publisher`, a KafkaPublisher is started in cleanup_ctx.
+
+    Serve it with `runner_options(settings)`: aiohttp must not decompress bodies itself, or the
+    decompressed-size limit would not apply.
+    """
+    metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
+    gateway = Gateway(
+        settings,
+        catalogs=catalogs if catalogs is not None else load_catalogs(),
+        metrics=metrics,
+        clock=clock,
+    )
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[GATEWAY] = gateway
+
+    async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:
+        if publisher is not None:
+            app[PUBLISHER] = publisher
+            gateway.publisher = publisher
+            metrics.track_inflight(lambda: publisher.inflight)
+            yield
+            return
+        async with KafkaPublisher(settings) as kafka:
+            app[PUBLISHER] = kafka
+            gateway.publisher = kafka
+            metrics.track_inflight(lambda: kafka.inflight)
+            yield
+
+    app.cleanup_ctx.append(publisher_ctx)
+    app.router.add_post("/v1/ping", gateway.ping)
+    app.router.add_post("/v1/batch", gateway.batch)
+    app.router.add_get("/openapi.json", gateway.openapi)
+    return app
+
+
+def runner_options(settings: IngestSettings) -> dict[str, Any]:
+    """AppRunner / TestServer keyword arguments the gateway relies on."""
+    return {
+        "auto_decompress": False,
+        "access_log": None,  # the access log would carry client addresses
+        # aiohttp applies keepalive_timeout from the connection's start too: a client that has
+        # not completed its request headers by then is disconnected (the header timeout).
+        "keepalive_timeout": settings.header_timeout_s,
+    }
+
+
+def readiness(app: web.Application) -> str | None:
+    """For /readyz: None when the publisher is connected."""
+    publisher = app[GATEWAY].publisher
+    if publisher is None:
+        return "starting"
+    return publisher.readiness()

@@ -1,0 +1,78 @@
+"""The census_ingest_* metrics on an injected registry; no label takes a client-chosen value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+ROUTES: Final = ("/v1/ping", "/v1/batch", "/openapi.json", "other")
+REJECT_REASONS: Final = (
+    "invalid_json",
+    "invalid_ping",
+    "unknown_product",
+    "unknown_event",
+    "too_large",
+    "too_many",
+    "unsupported_media_type",
+    "timeout",
+    "unavailable",
+)
+
+
+class IngestMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._requests = Counter(
+            "census_ingest_requests_total",
+            "HTTP requests by route and status",
+            ["route", "status"],
+            registry=registry,
+        )
+        self.pings_accepted = Counter(
+            "census_ingest_pings_accepted_total",
+            "pings acknowledged by Kafka and answered 202",
+            registry=registry,
+        )
+        self._rejected = Counter(
+            "census_ingest_pings_rejected_total",
+            "requests refused, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.dropped_fields = Counter(
+            "census_ingest_dropped_fields_total",
+            "undeclared attrs/counts keys removed from accepted pings",
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "census_ingest_rate_limited_total", "requests answered 429", registry=registry
+        )
+        self.produce_latency = Histogram(
+            "census_ingest_produce_latency_seconds",
+            "time from handing a request's records to the producer until Kafka acknowledged all",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self._inflight = Gauge(
+            "census_ingest_inflight_pings",
+            "pings handed to the producer and not yet acknowledged",
+            registry=registry,
+        )
+        for reason in REJECT_REASONS:
+            self._rejected.labels(reason)
+        # Resolving a labelled child takes a lock and a dict lookup; do it once per pair.
+        self._request_children: dict[tuple[str, int], Counter] = {}
+
+    def request(self, route: str, status: int) -> None:
+        child = self._request_children.get((route, status))
+        if child is None:
+            child = self._requests.labels(route if route in ROUTES else "other", str(status))
+            self._request_children[(route, status)] = child
+        child.inc()
+
+    def rejected(self, reason: str) -> None:
+        self._rejected.labels(reason if reason in REJECT_REASONS else "invalid_ping").inc()
+
+    def track_inflight(self, read: Callable[[], int]) -> None:
+        self._inflight.set_function(lambda: float(read()))

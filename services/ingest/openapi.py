@@ -1,0 +1,118 @@
+"""GET /openapi.json: generated from the msgspec Structs and the DESIGN §3 status table."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from schemas.ping import Ping
+from services.ingest.replies import Accepted, Error
+
+_REF: Final = "#/components/schemas/{name}"
+
+# (status, description, body schema name, extra headers)
+_STATUS_TABLE: Final = [
+    ("202", "accepted: Kafka acknowledged every ping of the request", "Accepted", ()),
+    ("400", "not JSON or not UTF-8; `reason` gives the position", "Error", ()),
+    ("408", "the body did not arrive within the body timeout", "Error", ()),
+    (
+        "413",
+        "body, decompressed body or batch count over the limit, named in `reason`",
+        "Error",
+        (),
+    ),
+    (
+        "415",
+        "content type not application/json (or application/x-ndjson for /v1/batch), or an encoding other than gzip",
+        "Error",
+        (),
+    ),
+    (
+        "422",
+        "wrong type, missing field, out of range, unknown product or event: `path` and `reason` name it",
+        "Error",
+        (),
+    ),
+    ("429", "rate limited; retry after `Retry-After` seconds", "Error", ("Retry-After",)),
+    (
+        "503",
+        "Kafka unavailable or the producer is busy; nothing was acknowledged",
+        "Error",
+        ("Retry-After",),
+    ),
+]
+
+
+def _responses() -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, description, schema, headers in _STATUS_TABLE:
+        entry: dict[str, Any] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": _REF.format(name=schema)}}},
+        }
+        if headers:
+            entry["headers"] = {
+                name: {"schema": {"type": "integer"}, "description": "seconds"} for name in headers
+            }
+        responses[status] = entry
+    return responses
+
+
+def _gzip_header() -> dict[str, Any]:
+    return {
+        "name": "Content-Encoding",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "enum": ["gzip", "identity"]},
+    }
+
+
+def build_openapi(*, max_batch: int) -> dict[str, Any]:
+    (ping_schema,), components = msgspec.json.schema_components([Ping], ref_template=_REF)
+    _, reply_components = msgspec.json.schema_components([Accepted, Error], ref_template=_REF)
+    components.update(reply_components)
+    batch_schema = {"type": "array", "items": ping_schema, "minItems": 1, "maxItems": max_batch}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Census ingest",
+            "version": "1",
+            "description": "Anonymous phone-home pings. Undeclared attrs/counts keys are dropped "
+            "and listed in `dropped_fields`; unknown top-level fields are ignored.",
+        },
+        "paths": {
+            "/v1/ping": {
+                "post": {
+                    "summary": "one ping",
+                    "parameters": [_gzip_header()],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": ping_schema}},
+                    },
+                    "responses": _responses(),
+                }
+            },
+            "/v1/batch": {
+                "post": {
+                    "summary": f"up to {max_batch} pings, all or nothing",
+                    "parameters": [_gzip_header()],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": batch_schema},
+                            "application/x-ndjson": {
+                                "schema": {"type": "string", "description": "one ping per line"}
+                            },
+                        },
+                    },
+                    "responses": _responses(),
+                }
+            },
+        },
+        "components": {"schemas": components},
+    }
+
+
+def openapi_bytes(*, max_batch: int) -> bytes:
+    return msgspec.json.encode(build_openapi(max_batch=max_batch))

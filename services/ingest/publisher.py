@@ -1,0 +1,201 @@
+"""Publishing records to Kafka behind a small Protocol; 'published' means the broker acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from schemas.record import PingRecord, encode_record, record_key
+from services.common.topics import TopicSpec, ensure_topics
+from services.ingest.config import IngestSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishUnavailable(Exception):
+    """Nothing of the request is acknowledged: Kafka is unreachable or the in-flight budget is
+    full. Retryable: the client should try again after a while."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class Publisher(Protocol):
+    """Where accepted pings go. `publish` returns only once every record is acknowledged."""
+
+    async def publish(self, records: Sequence[PingRecord]) -> None:
+        """Raises PublishUnavailable (or is cancelled by the caller's deadline)."""
+        ...
+
+    def readiness(self) -> str | None:
+        """None when connected, else a short reason."""
+        ...
+
+    @property
+    def inflight(self) -> int:
+        """Records handed over and not yet acknowledged (or failed)."""
+        ...
+
+
+_COMPRESSION = {"none": None}
+
+
+class KafkaPublisher:
+    """An idempotent, acks=all aiokafka producer with a bounded in-flight budget.
+
+    It connects (and creates the topic) in the background, so the service starts and answers 503
+    while Kafka is away, and probes the broker so /readyz and the fast 503 path follow Kafka's
+    state. aiokafka reconnects by itself when the broker returns.
+    """
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self._settings = settings
+        self._topic = settings.kafka.topic
+        self._producer: Any = None
+        self._healthy = False
+        self._reason = "connecting to Kafka"
+        self._inflight = 0
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    def readiness(self) -> str | None:
+        return None if self._healthy else self._reason
+
+    def _new_producer(self) -> Any:
+        s = self._settings
+        return AIOKafkaProducer(
+            bootstrap_servers=s.kafka.bootstrap,
+            client_id="census-ingest",
+            acks="all",
+            enable_idempotence=True,
+            compression_type=_COMPRESSION.get(s.compression, s.compression),
+            linger_ms=s.linger_ms,
+            max_batch_size=s.kafka_batch_bytes,
+            request_timeout_ms=int(s.kafka_request_timeout_s * 1000),
+        )
+
+    async def _connect(self) -> Any:
+        kafka = self._settings.kafka
+        spec = TopicSpec(
+            kafka.topic, kafka.partitions, kafka.retention_ms, kafka.replication_factor
+        )
+        delay = 0.5
+        while True:
+            producer = None
+            try:
+                await ensure_topics(kafka.bootstrap, [spec], timeout_s=10.0)
+                producer = self._new_producer()
+                await producer.start()
+                await asyncio.wait_for(producer.partitions_for(self._topic), timeout=10.0)
+                return producer
+            except (KafkaError, OSError, TimeoutError) as exc:
+                self._reason = f"Kafka unreachable: {type(exc).__name__}"
+                log.warning("Kafka at %s not reachable yet (%s); retrying", kafka.bootstrap, exc)
+                if producer is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(producer.stop(), timeout=5.0)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _probe(self) -> None:
+        """Is the broker there? Metadata from any broker says so."""
+        try:
+            await asyncio.wait_for(
+                self._producer.client.fetch_all_metadata(), timeout=self._settings.kafka_probe_s
+            )
+        except (KafkaError, OSError, TimeoutError) as exc:
+            if self._healthy:
+                log.warning("Kafka unreachable (%s); answering 503", type(exc).__name__)
+            self._healthy = False
+            self._reason = f"Kafka unreachable: {type(exc).__name__}"
+            return
+        if not self._healthy:
+            log.info("Kafka connected at %s, topic %s", self._settings.kafka.bootstrap, self._topic)
+        self._healthy = True
+
+    async def _run(self) -> None:
+        self._producer = await self._connect()
+        while True:
+            await self._probe()
+            await asyncio.sleep(self._settings.kafka_probe_s)
+
+    def _release(self, _future: asyncio.Future[Any]) -> None:
+        self._inflight -= 1
+
+    async def publish(self, records: Sequence[PingRecord]) -> None:
+        if not self._healthy or self._producer is None:
+            raise PublishUnavailable(self._reason)
+        count = len(records)
+        if self._inflight + count > self._settings.inflight_max:
+            raise PublishUnavailable("too many pings waiting for Kafka")
+        producer, topic = self._producer, self._topic
+        self._inflight += count
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            for record in records:
+                futures.append(
+                    await producer.send(topic, encode_record(record), key=record_key(record))
+                )
+        except KafkaError as exc:
+            raise PublishUnavailable(f"Kafka refused the records: {type(exc).__name__}") from None
+        finally:
+            # Records never handed over are released now; the others when the broker answers.
+            self._inflight -= count - len(futures)
+            for future in futures:
+                future.add_done_callback(self._release)
+        # asyncio.wait, not gather: a caller's deadline must not cancel the producer's futures.
+        await asyncio.wait(futures)
+        for future in futures:
+            if future.exception() is not None:
+                raise PublishUnavailable(
+                    f"Kafka did not acknowledge: {type(future.exception()).__name__}"
+                )
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="kafka-publisher")
+
+    async def close(self, timeout_s: float = 15.0) -> None:
+        """Flush what was handed over, then stop; idempotent and bounded by `timeout_s`."""
+        if self._closed:
+            return
+        self._closed = True
+        self._healthy = False
+        self._reason = "shutting down"
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=timeout_s)
+            except TimeoutError:
+                log.error("Kafka producer did not flush within %.1f s", timeout_s)
+
+    async def __aenter__(self) -> KafkaPublisher:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close(self._settings.shutdown_timeout_s)
