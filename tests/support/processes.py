@@ -110,5 +110,5 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-            print(f"{process.args}: did not stop on SIGTERM within {within_s}s", file=sys.stderr)
+            print(f"{process.args!r}: did not stop on SIGTERM within {within_s}s", file=sys.stderr)
             return -9
