@@ -4,21 +4,32 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 eval "$("$CENSUS_ROOT/deploy/local/stack.sh" env)"
 census=$CENSUS_ROOT/.venv/bin/census
+truth=$CENSUS_LOCAL_DIR/demo-truth.jsonl
+seconds=${CENSUS_DEMO_SECONDS:-60}
 
-if "$census" fleet --help >/dev/null 2>&1 && curl -fsS -o /dev/null "http://127.0.0.1:${CENSUS_INGEST_OPS_PORT:-9101}/readyz"; then
-  "$census" fleet --url "$CENSUS_INGEST_URL" --duration "${CENSUS_DEMO_SECONDS:-60}"
-  if [[ -x $CENSUS_ROOT/deploy/local/report.sh ]]; then "$CENSUS_ROOT/deploy/local/report.sh"; fi
-else
-  echo
-  echo "The fleet simulator and the services are not all part of this build yet;"
-  echo "the stack is up and the schema is applied:"
-fi
+for port in "${CENSUS_INGEST_OPS_PORT:-9101}" "${CENSUS_AGGREGATOR_OPS_PORT:-9102}"; do
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" || census_die "a service on ops port $port is not ready; see make status"
+done
+
+echo "Sending pings from a simulated fleet for ${seconds}s (census fleet --help for the knobs)..."
+"$census" fleet --url "$CENSUS_INGEST_URL" --installs "${CENSUS_DEMO_INSTALLS:-3000}" \
+  --rate "${CENSUS_DEMO_RATE:-400}" --duration "$seconds" --truth "$truth" || true
+acked=$(wc -l <"$truth")
+
+# The aggregator flushes at least every second; wait until every acknowledged ping is counted.
+counted() {
+  psql -X -tA "$CENSUS_PG_ANALYST_DSN" -c \
+    "SELECT coalesce(sum(pings), 0) FROM active_installs_daily WHERE day >= current_date - 1"
+}
+deadline=$((SECONDS + 60))
+until (($(counted) >= acked)); do
+  ((SECONDS < deadline)) || { echo "only $(counted) of $acked pings are visible after 60s" >&2; break; }
+  sleep 0.5
+done
+echo "$acked pings acknowledged by ingest; $(counted) counted in active_installs_daily."
+
+"$CENSUS_ROOT/deploy/local/report.sh"
 echo
 "$CENSUS_ROOT/deploy/local/stack.sh" status
-cat <<TXT
-
-PostgreSQL: $CENSUS_PG_DSN   (make psql: the analyst role)
-Kafka:      $CENSUS_KAFKA_BOOTSTRAP
-Tables:     $(psql -X -tA "$CENSUS_PG_DSN" -c "SELECT string_agg(table_name, ', ' ORDER BY table_name) FROM census_partitioned_tables")
-The stack keeps running; stop it with: make down
-TXT
+echo
+echo "The stack keeps running (make status); stop it with: make down"
