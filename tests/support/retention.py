@@ -99,6 +99,8 @@ class ConcurrentWriter:
         self._dsn = dsn
         self._today = today
         self._installs = [uuid.uuid4() for _ in range(installs)]
+        # Its own product, so several writers in one database count apart.
+        self.product = f"writer-{uuid.uuid4().hex[:8]}"
         self.stats = WriterStats()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -116,18 +118,20 @@ class ConcurrentWriter:
                         await conn.execute(
                             """INSERT INTO install_days (day, product, install_id, version,
                                    platform, os, arch, pings, first_ping, last_ping)
-                               VALUES ($1, 'writer', $2, '1', 'p', 'o', 'a', 1, now(), now())
+                               VALUES ($1, $3, $2, '1', 'p', 'o', 'a', 1, now(), now())
                                ON CONFLICT (day, product, install_id)
                                DO UPDATE SET pings = install_days.pings + 1,
                                              last_ping = excluded.last_ping""",
                             self._today,
                             install,
+                            self.product,
                         )
                         await conn.execute(
-                            """INSERT INTO rollup_activity (day, product, dau) VALUES ($1, 'writer', 1)
+                            """INSERT INTO rollup_activity (day, product, dau) VALUES ($1, $2, 1)
                                ON CONFLICT (day, product)
                                DO UPDATE SET dau = rollup_activity.dau + 1""",
                             self._today,
+                            self.product,
                         )
                 except asyncpg.PostgresError as exc:
                     self.stats.errors.append(f"{type(exc).__name__}: {exc}")
@@ -160,11 +164,13 @@ class ConcurrentWriter:
     async def totals(self, conn: asyncpg.Connection) -> tuple[int, int]:
         """(sum of install_days.pings, rollup_activity.dau) the writer left for today."""
         pings = await conn.fetchval(
-            "SELECT coalesce(sum(pings), 0) FROM install_days WHERE day = $1 AND product = 'writer'",
+            "SELECT coalesce(sum(pings), 0) FROM install_days WHERE day = $1 AND product = $2",
             self._today,
+            self.product,
         )
         dau = await conn.fetchval(
-            "SELECT coalesce(sum(dau), 0) FROM rollup_activity WHERE day = $1 AND product = 'writer'",
+            "SELECT coalesce(sum(dau), 0) FROM rollup_activity WHERE day = $1 AND product = $2",
             self._today,
+            self.product,
         )
         return int(pings), int(dau)
