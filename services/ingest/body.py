@@ -63,6 +63,8 @@ class _Gunzip:
             if self._size > self._limit:
                 raise BodyTooLarge(self._limit, decompressed=True)
             self._parts.append(out)
+            if self._inflate.unused_data:
+                raise BadEncoding("data after the end of the gzip stream")
             data = self._inflate.unconsumed_tail
 
     def finish(self) -> bytes:

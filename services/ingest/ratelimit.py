@@ -40,13 +40,13 @@ class RateLimiter:
         """Spend one token: 0.0 when allowed, else the seconds until one is available."""
         if not self.enabled:
             return 0.0
-        self._expire(now)
         entry = self._buckets.pop(key, None)
+        self._expire(now)
         if entry is None:
             tokens = self._burst
         else:
             tokens, seen = entry
-            tokens = min(self._burst, tokens + (now - seen) * self._rate)
+            tokens = min(self._burst, tokens + max(0.0, now - seen) * self._rate)
         if tokens >= 1.0:
             self._buckets[key] = (tokens - 1.0, now)
             return 0.0
