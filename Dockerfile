@@ -1,0 +1,32 @@
+# One image for every Census service: the command picks it.
+#   docker build -t census .
+#   docker run census ingest | aggregate | retention [--once] | migrate
+# Configuration is CENSUS_* environment variables; `docker run census <command> --help` lists them.
+
+# Build stage: install the distribution into a self-contained virtualenv. Every dependency ships
+# manylinux wheels, so no compiler is needed; the stage only keeps pip's work out of the image.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/census
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY schemas/ schemas/
+COPY services/ services/
+RUN /opt/census/bin/pip install .
+
+FROM python:3.11-slim
+# A fixed numeric uid so Kubernetes' runAsNonRoot can verify it without a name lookup.
+RUN groupadd --system --gid 10001 census \
+ && useradd --system --uid 10001 --gid census --no-create-home --shell /usr/sbin/nologin census
+COPY --from=build /opt/census /opt/census
+ENV PATH=/opt/census/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    CENSUS_INGEST_HOST=0.0.0.0 \
+    CENSUS_OPS_HOST=0.0.0.0
+# Public port of ingest, then the ops ports (/metrics /healthz /readyz) of ingest, aggregator, retention.
+EXPOSE 8080 9101 9102 9103
+USER 10001:10001
+WORKDIR /tmp
+ENTRYPOINT ["census"]
+CMD ["--help"]
