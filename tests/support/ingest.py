@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gzip
+import os
+import signal
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import msgspec
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
@@ -19,6 +24,7 @@ from schemas.record import PingRecord
 from services.ingest.app import create_app, runner_options
 from services.ingest.config import IngestSettings
 from services.ingest.publisher import PublishUnavailable
+from tests.support.stack import ROOT
 
 
 class FakePublisher:
@@ -140,3 +146,88 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class IngestProcess:
+    """`census ingest` as a real subprocess on free loopback ports; stopped with SIGTERM."""
+
+    def __init__(self, bootstrap: str, topic: str, **env: str) -> None:
+        self.port = free_port()
+        self.ops_port = free_port()
+        self.env = {
+            **os.environ,
+            "CENSUS_KAFKA_BOOTSTRAP": bootstrap,
+            "CENSUS_KAFKA_TOPIC": topic,
+            "CENSUS_KAFKA_PARTITIONS": "3",
+            "CENSUS_INGEST_HOST": "127.0.0.1",
+            "CENSUS_INGEST_PORT": str(self.port),
+            "CENSUS_INGEST_OPS_PORT": str(self.ops_port),
+            "CENSUS_INGEST_RATE_PER_S": "0",
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.ops_port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "census"), "ingest"],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+
+    async def ready_status(self, session: aiohttp.ClientSession) -> int | None:
+        try:
+            async with session.get(self.ops_url + "/readyz") as response:
+                return response.status
+        except aiohttp.ClientError:
+            return None
+
+    async def wait_ready(self, session: aiohttp.ClientSession, within_s: float = 60.0) -> None:
+        deadline = time.monotonic() + within_s
+        while await self.ready_status(session) != 200:
+            assert self.process is not None and self.process.poll() is None, self.output()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ingest not ready within {within_s} s:\n{self.output()}")
+            await asyncio.sleep(0.1)
+
+    async def terminate(self, within_s: float = 30.0) -> int:
+        """SIGTERM, then the exit code (waiting without blocking the loop)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + within_s
+        while self.process.poll() is None:
+            if time.monotonic() > deadline:
+                self.process.kill()
+                raise TimeoutError(f"ingest did not exit within {within_s} s")
+            await asyncio.sleep(0.05)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def output(self) -> str:
+        if self.process is None or self.process.stdout is None or self.process.poll() is None:
+            return ""
+        return self.process.stdout.read().decode(errors="replace")
+
+
+async def post_ping(session: aiohttp.ClientSession, url: str, ping: dict[str, Any]) -> int:
+    """Status of one POST /v1/ping; 0 when the connection failed."""
+    try:
+        async with session.post(
+            url + "/v1/ping", data=encode(ping), headers={"Content-Type": "application/json"}
+        ) as response:
+            await response.read()
+            return response.status
+    except aiohttp.ClientError:
+        return 0
