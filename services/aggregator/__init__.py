@@ -1,0 +1,1 @@
+"""`census aggregate`: Kafka pings into PostgreSQL rollups, exactly once."""

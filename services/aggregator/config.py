@@ -1,0 +1,52 @@
+"""The aggregator's settings: CENSUS_AGGREGATOR_* plus the shared Kafka, PostgreSQL and log sections."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from services.common.ops import OpsSettings
+from services.common.settings import (
+    KafkaSettings,
+    LogSettings,
+    PostgresSettings,
+    positive,
+    setting,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregatorSettings:
+    kafka: KafkaSettings = dataclasses.field(default_factory=KafkaSettings)
+    pg: PostgresSettings = dataclasses.field(default_factory=PostgresSettings)
+    log: LogSettings = dataclasses.field(default_factory=LogSettings)
+    ops: OpsSettings = dataclasses.field(default_factory=OpsSettings)
+    ops_port: int = setting(
+        "CENSUS_AGGREGATOR_OPS_PORT", 9102, "ops server port (0: any free port)"
+    )
+    group: str = setting("CENSUS_AGGREGATOR_GROUP", "census-aggregator", "Kafka consumer group")
+    batch_records: int = setting(
+        "CENSUS_AGGREGATOR_BATCH_RECORDS", 20000, "flush when a batch holds this many records"
+    )
+    flush_interval_s: float = setting(
+        "CENSUS_AGGREGATOR_FLUSH_INTERVAL_S", 1.0, "flush a batch at the latest this old (<= 1)"
+    )
+    retry_max_s: float = setting(
+        "CENSUS_AGGREGATOR_RETRY_MAX_S", 10.0, "longest back-off between PostgreSQL retries"
+    )
+    statement_timeout_s: float = setting(
+        "CENSUS_AGGREGATOR_STATEMENT_TIMEOUT_S", 60.0, "PostgreSQL statement timeout of a flush"
+    )
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ops_port <= 65535:
+            raise ValueError(f"CENSUS_AGGREGATOR_OPS_PORT is not a port: {self.ops_port}")
+        if not self.group.strip():
+            raise ValueError("CENSUS_AGGREGATOR_GROUP must not be empty")
+        positive("CENSUS_AGGREGATOR_BATCH_RECORDS", self.batch_records)
+        positive("CENSUS_AGGREGATOR_FLUSH_INTERVAL_S", self.flush_interval_s)
+        if self.flush_interval_s > 1.0:
+            raise ValueError(
+                f"CENSUS_AGGREGATOR_FLUSH_INTERVAL_S must be at most 1, got {self.flush_interval_s}"
+            )
+        positive("CENSUS_AGGREGATOR_RETRY_MAX_S", self.retry_max_s)
+        positive("CENSUS_AGGREGATOR_STATEMENT_TIMEOUT_S", self.statement_timeout_s)

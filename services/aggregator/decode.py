@@ -1,0 +1,33 @@
+"""Turning a Kafka value into a countable PingRecord, or the reason it goes to the DLQ. Pure."""
+
+from __future__ import annotations
+
+import msgspec
+
+from schemas.catalog import Catalogs
+from schemas.record import PingRecord, decode_record
+
+
+class Unusable(ValueError):
+    """A record the aggregator cannot count; `reason` is one of metrics.DLQ_REASONS."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def decode(value: bytes | None, catalogs: Catalogs) -> PingRecord:
+    """The record in `value`, or Unusable."""
+    if value is None:
+        raise Unusable("undecodable", "empty value")
+    try:
+        record = decode_record(value)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise Unusable("undecodable", str(exc)[:200]) from None
+    catalog = catalogs.get(record.product)
+    if catalog is None:
+        raise Unusable("unknown_product", record.product)
+    if record.event not in catalog.events:
+        raise Unusable("unknown_event", f"{record.product}/{record.event}")
+    return record

@@ -1,0 +1,88 @@
+"""`census aggregate`: consume census.pings.v1 into the PostgreSQL rollups."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from aiokafka.errors import KafkaError
+from prometheus_client import CollectorRegistry
+
+from schemas.catalog import CatalogError, load_catalogs
+from services.aggregator.config import AggregatorSettings
+from services.aggregator.consumer import Aggregator
+from services.aggregator.metrics import AggregatorMetrics
+from services.aggregator.pgstore import PgRollupStore
+from services.common.lifecycle import run_service, wait_or_stop
+from services.common.logs import configure_logging
+from services.common.ops import OpsServer
+from services.common.settings import SettingsError, help_epilog, load
+from services.common.topics import TopicSpec, ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+async def _ensure_topics(settings: AggregatorSettings, stop: asyncio.Event) -> bool:
+    """Create the pings and dead-letter topics if missing; waits for Kafka. False if stopped."""
+    k = settings.kafka
+    specs = [
+        TopicSpec(k.topic, k.partitions, k.retention_ms, k.replication_factor),
+        TopicSpec(k.dlq_topic, k.partitions, k.retention_ms, k.replication_factor),
+    ]
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await ensure_topics(k.bootstrap, specs)
+            return True
+        except (KafkaError, OSError) as exc:
+            log.warning(
+                "Kafka not reachable at %s, retrying in %.1f s: %s", k.bootstrap, delay, exc
+            )
+            if await wait_or_stop(stop, delay):
+                break
+            delay = min(delay * 2, settings.retry_max_s)
+    return False
+
+
+async def serve(settings: AggregatorSettings, stop: asyncio.Event) -> int:
+    catalogs = load_catalogs()
+    registry = CollectorRegistry()
+    metrics = AggregatorMetrics.create(registry)
+    async with PgRollupStore(
+        settings.pg.dsn,
+        connect_timeout_s=settings.pg.connect_timeout_s,
+        statement_timeout_s=settings.statement_timeout_s,
+    ) as store:
+        aggregator = Aggregator(settings, store, catalogs, metrics)
+        async with OpsServer(
+            host=settings.ops.host,
+            port=settings.ops_port,
+            registry=registry,
+            readiness=aggregator.readiness,
+        ):
+            if not await _ensure_topics(settings, stop):
+                return 0
+            log.info("consuming %s as group %s", settings.kafka.topic, settings.group)
+            await aggregator.run(stop)
+    log.info("stopped")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="census aggregate",
+        description="Consume pings from Kafka into the PostgreSQL rollups, exactly once.",
+        epilog=help_epilog(AggregatorSettings),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.parse_args(argv)
+    try:
+        settings = load(AggregatorSettings)
+        load_catalogs()
+    except (SettingsError, CatalogError) as exc:
+        print(f"census aggregate: {exc}", file=sys.stderr)
+        return 2
+    configure_logging("aggregator", settings.log)
+    return run_service(lambda stop: serve(settings, stop))

@@ -1,0 +1,511 @@
+"""The asyncpg RollupStore: one connection, array parameters (unnest) for every bulk write."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+
+from services.aggregator.activity import WINDOWS, Activity, ActivityKey
+from services.aggregator.rollup import DayKey, InstallDay, RollupDelta
+from services.aggregator.store import ActivityRows, FencedError, OffsetClaim, StoreError
+
+log = logging.getLogger(__name__)
+
+DAY_TABLES: Final = (
+    "install_days",
+    "seen_pings",
+    "rollup_active_installs",
+    "rollup_attr_values",
+    "rollup_counts",
+    "rollup_events",
+)
+ACTIVITY_AHEAD: Final = max(WINDOWS.values()) - 1
+"""A sighting on day d changes rollup_activity up to d + 27."""
+
+# Errors after which the same flush may simply be tried again (on a new connection if need be).
+RETRYABLE: Final = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.UniqueViolationError,  # two consumers created the same rollup row at once
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+_json_encode = msgspec.json.Encoder().encode
+
+
+def _encode_json(value: Any) -> str:
+    return _json_encode(value).decode()
+
+
+def _store_error(exc: BaseException) -> StoreError:
+    retryable = isinstance(exc, RETRYABLE)
+    return StoreError(f"{type(exc).__name__}: {exc}", retryable=retryable)
+
+
+class PgTx:
+    """A FlushTx on an asyncpg connection inside an open transaction."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def fence(self, group: str, topic: str, claims: list[OffsetClaim]) -> None:
+        partitions = [c.partition for c in claims]
+        rows = await self._conn.fetch(
+            """SELECT partition, next_offset FROM consumer_offsets
+                WHERE consumer_group = $1 AND topic = $2 AND partition = ANY($3::int[])
+                ORDER BY partition FOR UPDATE""",
+            group,
+            topic,
+            partitions,
+        )
+        stored = {r["partition"]: r["next_offset"] for r in rows}
+        moved = [c.partition for c in claims if stored.get(c.partition) != c.expected]
+        if moved:
+            raise FencedError(moved)
+        new = [c for c in claims if c.expected is None]
+        if new:
+            inserted = await self._conn.fetch(
+                """INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
+                   SELECT $1, $2, p, o FROM unnest($3::int[], $4::bigint[]) AS u(p, o)
+                   ON CONFLICT DO NOTHING RETURNING partition""",
+                group,
+                topic,
+                [c.partition for c in new],
+                [c.next_offset for c in new],
+            )
+            if len(inserted) != len(new):
+                raise FencedError(sorted({c.partition for c in new} - {r[0] for r in inserted}))
+        known = [c for c in claims if c.expected is not None]
+        if known:
+            await self._conn.execute(
+                """UPDATE consumer_offsets c SET next_offset = u.o, updated_at = now()
+                     FROM unnest($3::int[], $4::bigint[]) AS u(p, o)
+                    WHERE c.consumer_group = $1 AND c.topic = $2 AND c.partition = u.p""",
+                group,
+                topic,
+                [c.partition for c in known],
+                [c.next_offset for c in known],
+            )
+
+    async def claim_pings(self, pings: list[tuple[dt.date, uuid.UUID]]) -> set[uuid.UUID]:
+        days = [d for d, _ in pings]
+        previous = sorted({d - dt.timedelta(days=1) for d in days})
+        rows = await self._conn.fetch(
+            """WITH input AS (SELECT * FROM unnest($1::date[], $2::uuid[]) AS i(day, ping_id)),
+               earlier AS (
+                   SELECT s.ping_id FROM seen_pings s JOIN input i
+                       ON s.day = i.day - 1 AND s.ping_id = i.ping_id
+                    WHERE s.day = ANY($3::date[])),
+               claimed AS (
+                   INSERT INTO seen_pings (day, ping_id)
+                   SELECT day, ping_id FROM input
+                    WHERE ping_id NOT IN (SELECT ping_id FROM earlier)
+                   ON CONFLICT DO NOTHING RETURNING ping_id)
+               SELECT ping_id FROM claimed""",
+            days,
+            [p for _, p in pings],
+            previous,
+        )
+        return {r[0] for r in rows}
+
+    async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]:
+        by_day: dict[dt.date, tuple[list[str], list[uuid.UUID]]] = {}
+        for day, product, install in keys:
+            products, installs = by_day.setdefault(day, ([], []))
+            products.append(product)
+            installs.append(install)
+        out: dict[DayKey, InstallDay] = {}
+        for day, (products, installs) in sorted(by_day.items()):
+            rows = await self._conn.fetch(
+                """SELECT d.product, d.install_id, d.version, d.platform, d.os, d.arch, d.attrs,
+                          d.counts, d.pings, d.first_ping, d.last_ping
+                     FROM install_days d
+                     JOIN unnest($2::text[], $3::uuid[]) AS k(product, install_id)
+                       ON d.product = k.product AND d.install_id = k.install_id
+                    WHERE d.day = $1""",
+                day,
+                products,
+                installs,
+            )
+            for r in rows:
+                out[(day, r[0], r[1])] = InstallDay(
+                    r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]
+                )
+        return out
+
+    async def load_activity(self, keys: list[ActivityKey]) -> dict[ActivityKey, Activity]:
+        rows = await self._conn.fetch(
+            """SELECT a.product, a.install_id, a.first_day, a.last_day, a.days_seen
+                 FROM install_activity a
+                 JOIN unnest($1::text[], $2::uuid[]) AS k(product, install_id)
+                   ON a.product = k.product AND a.install_id = k.install_id""",
+            [p for p, _ in keys],
+            [i for _, i in keys],
+        )
+        return {(r[0], r[1]): Activity(r[2], r[3], r[4]) for r in rows}
+
+    async def save(
+        self,
+        days: Mapping[DayKey, InstallDay],
+        activity: Mapping[ActivityKey, Activity],
+        delta: RollupDelta,
+        activity_delta: ActivityRows,
+    ) -> int:
+        written = 0
+        if days:
+            await self._save_days(days)
+            written += len(days)
+        if activity:
+            keys = sorted(activity)
+            await self._conn.execute(
+                """INSERT INTO install_activity (product, install_id, first_day, last_day, days_seen)
+                   SELECT * FROM unnest($1::text[], $2::uuid[], $3::date[], $4::date[], $5::bigint[])
+                   ON CONFLICT (product, install_id) DO UPDATE
+                      SET first_day = excluded.first_day, last_day = excluded.last_day,
+                          days_seen = excluded.days_seen""",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [activity[k].first_day for k in keys],
+                [activity[k].last_day for k in keys],
+                [activity[k].days_seen for k in keys],
+            )
+            written += len(keys)
+        written += await self._save_active(delta)
+        written += await self._save_attrs(delta)
+        written += await self._save_events(delta)
+        written += await self._save_counts(delta)
+        written += await self._save_activity(activity_delta)
+        return written
+
+    async def _save_days(self, days: Mapping[DayKey, InstallDay]) -> None:
+        keys = sorted(days)
+        rows = [days[k] for k in keys]
+        await self._conn.execute(
+            """INSERT INTO install_days (day, product, install_id, version, platform, os, arch,
+                                         attrs, counts, pings, first_ping, last_ping)
+               SELECT * FROM unnest($1::date[], $2::text[], $3::uuid[], $4::text[], $5::text[],
+                                    $6::text[], $7::text[], $8::jsonb[], $9::jsonb[], $10::int[],
+                                    $11::timestamptz[], $12::timestamptz[])
+               ON CONFLICT (day, product, install_id) DO UPDATE
+                  SET version = excluded.version, platform = excluded.platform, os = excluded.os,
+                      arch = excluded.arch, attrs = excluded.attrs, counts = excluded.counts,
+                      pings = excluded.pings, first_ping = excluded.first_ping,
+                      last_ping = excluded.last_ping""",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [r.version for r in rows],
+            [r.platform for r in rows],
+            [r.os for r in rows],
+            [r.arch for r in rows],
+            [r.attrs for r in rows],
+            [r.counts for r in rows],
+            [r.pings for r in rows],
+            [r.first_ping for r in rows],
+            [r.last_ping for r in rows],
+        )
+
+    async def _save_active(self, delta: RollupDelta) -> int:
+        items = sorted((k, v) for k, v in delta.active.items() if v[0] or v[1])
+        if not items:
+            return 0
+        cols = list(zip(*[(*k, v[0], v[1]) for k, v in items], strict=True))
+        await self._conn.execute(
+            """INSERT INTO rollup_active_installs AS r
+                      (day, product, version, platform, os, arch, installs, pings)
+               SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                    $6::text[], $7::bigint[], $8::bigint[])
+               ON CONFLICT (day, product, version, platform, os, arch) DO UPDATE
+                  SET installs = r.installs + excluded.installs, pings = r.pings + excluded.pings""",
+            *[list(c) for c in cols],
+        )
+        return len(items)
+
+    async def _save_attrs(self, delta: RollupDelta) -> int:
+        items = sorted((k, v) for k, v in delta.attrs.items() if v)
+        if not items:
+            return 0
+        cols = list(zip(*[(*k, v) for k, v in items], strict=True))
+        await self._conn.execute(
+            """INSERT INTO rollup_attr_values AS r (day, product, attr, value, installs)
+               SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+               ON CONFLICT (day, product, attr, value) DO UPDATE
+                  SET installs = r.installs + excluded.installs""",
+            *[list(c) for c in cols],
+        )
+        return len(items)
+
+    async def _save_events(self, delta: RollupDelta) -> int:
+        items = sorted((k, v) for k, v in delta.events.items() if v)
+        if not items:
+            return 0
+        cols = list(zip(*[(*k, v) for k, v in items], strict=True))
+        await self._conn.execute(
+            """INSERT INTO rollup_events AS r (day, product, event, dimensions, events)
+               SELECT d, p, e, dims::jsonb, n
+                 FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+                      AS u(d, p, e, dims, n)
+               ON CONFLICT (day, product, event, dimensions) DO UPDATE
+                  SET events = r.events + excluded.events""",
+            *[list(c) for c in cols],
+        )
+        return len(items)
+
+    async def _save_activity(self, rows: ActivityRows) -> int:
+        items = sorted(rows.items())
+        if not items:
+            return 0
+        cols = list(zip(*[(*k, *v) for k, v in items], strict=True))
+        await self._conn.execute(
+            """INSERT INTO rollup_activity AS r (day, product, dau, wau, mau, new_installs)
+               SELECT * FROM unnest($1::date[], $2::text[], $3::bigint[], $4::bigint[],
+                                    $5::bigint[], $6::bigint[])
+               ON CONFLICT (day, product) DO UPDATE
+                  SET dau = r.dau + excluded.dau, wau = r.wau + excluded.wau,
+                      mau = r.mau + excluded.mau,
+                      new_installs = r.new_installs + excluded.new_installs""",
+            *[list(c) for c in cols],
+        )
+        return len(items)
+
+    async def _save_counts(self, delta: RollupDelta) -> int:
+        items = sorted(delta.counts.items())
+        if not items:
+            return 0
+
+        def ext(e: Any, attr: str) -> int | None:
+            return None if e is None else int(getattr(e, attr))
+
+        args: list[list[Any]] = [
+            [k[0] for k, _ in items],
+            [k[1] for k, _ in items],
+            [k[2] for k, _ in items],
+            [d.installs for _, d in items],
+            [d.sum for _, d in items],
+            ["{" + ",".join(map(str, d.histogram)) + "}" for _, d in items],
+            [ext(d.added_min, "value") for _, d in items],
+            [ext(d.added_min, "installs") for _, d in items],
+            [ext(d.added_max, "value") for _, d in items],
+            [ext(d.added_max, "installs") for _, d in items],
+            [ext(d.removed_min, "value") for _, d in items],
+            [ext(d.removed_min, "installs") for _, d in items],
+            [ext(d.removed_max, "value") for _, d in items],
+            [ext(d.removed_max, "installs") for _, d in items],
+        ]
+        # Existing rows: add the delta; an extreme's install count drops by the installs that
+        # left it. New rows: only additions are possible. Rows whose extreme lost its last
+        # install come back with 0 there and are recomputed from install_days below.
+        rows = await self._conn.fetch(
+            """WITH d AS (
+                 SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[],
+                                      $5::numeric[], $6::text[], $7::bigint[], $8::bigint[],
+                                      $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
+                                      $13::bigint[], $14::bigint[])
+                   AS d(day, product, count_key, installs, sum, histogram, amin, amin_n,
+                        amax, amax_n, rmin, rmin_n, rmax, rmax_n)),
+               updated AS (
+                 UPDATE rollup_counts r
+                    SET installs = r.installs + d.installs,
+                        sum = r.sum + d.sum,
+                        histogram = ARRAY(
+                            SELECT coalesce(a, 0) + coalesce(b, 0)
+                              FROM unnest(r.histogram, d.histogram::bigint[])
+                                   WITH ORDINALITY AS h(a, b, i) ORDER BY i),
+                        min = CASE WHEN d.amin < r.min THEN d.amin ELSE r.min END,
+                        min_installs = CASE
+                            WHEN d.amin < r.min THEN d.amin_n
+                            WHEN d.amin = r.min THEN r.min_installs
+                                 - CASE WHEN d.rmin = r.min THEN d.rmin_n ELSE 0 END + d.amin_n
+                            ELSE r.min_installs
+                                 - CASE WHEN d.rmin = r.min THEN d.rmin_n ELSE 0 END END,
+                        max = CASE WHEN d.amax > r.max THEN d.amax ELSE r.max END,
+                        max_installs = CASE
+                            WHEN d.amax > r.max THEN d.amax_n
+                            WHEN d.amax = r.max THEN r.max_installs
+                                 - CASE WHEN d.rmax = r.max THEN d.rmax_n ELSE 0 END + d.amax_n
+                            ELSE r.max_installs
+                                 - CASE WHEN d.rmax = r.max THEN d.rmax_n ELSE 0 END END
+                   FROM d
+                  WHERE r.day = d.day AND r.product = d.product AND r.count_key = d.count_key
+                 RETURNING r.day, r.product, r.count_key, r.installs, r.min_installs,
+                           r.max_installs),
+               inserted AS (
+                 INSERT INTO rollup_counts (day, product, count_key, installs, sum, min, max,
+                                            histogram, min_installs, max_installs)
+                 SELECT d.day, d.product, d.count_key, d.installs, d.sum, d.amin, d.amax,
+                        d.histogram::bigint[], d.amin_n, d.amax_n
+                   FROM d
+                  WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.day = d.day
+                                    AND u.product = d.product AND u.count_key = d.count_key)
+                 RETURNING day)
+               SELECT day, product, count_key FROM updated
+                WHERE installs > 0 AND (min_installs <= 0 OR max_installs <= 0)""",
+            *args,
+        )
+        if rows:
+            await self._conn.execute(
+                """UPDATE rollup_counts r
+                      SET min = x.mn, max = x.mx, min_installs = x.mn_n, max_installs = x.mx_n
+                     FROM (SELECT k.day, k.product, k.count_key, s.mn, s.mx,
+                                  (SELECT count(*) FROM install_days d
+                                    WHERE d.day = k.day AND d.product = k.product
+                                      AND (d.counts ->> k.count_key)::bigint = s.mn) AS mn_n,
+                                  (SELECT count(*) FROM install_days d
+                                    WHERE d.day = k.day AND d.product = k.product
+                                      AND (d.counts ->> k.count_key)::bigint = s.mx) AS mx_n
+                             FROM unnest($1::date[], $2::text[], $3::text[])
+                                  AS k(day, product, count_key)
+                            CROSS JOIN LATERAL (
+                                SELECT min((d.counts ->> k.count_key)::bigint) AS mn,
+                                       max((d.counts ->> k.count_key)::bigint) AS mx
+                                  FROM install_days d
+                                 WHERE d.day = k.day AND d.product = k.product
+                                   AND d.counts ? k.count_key) AS s) AS x
+                    WHERE r.day = x.day AND r.product = x.product AND r.count_key = x.count_key
+                      AND x.mn IS NOT NULL""",
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+            )
+        return len(items)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=_encode_json,
+        decoder=msgspec.json.decode,
+        schema="pg_catalog",
+    )
+
+
+class PgRollupStore:
+    """The RollupStore on PostgreSQL; reconnects lazily after a connection is lost."""
+
+    def __init__(self, dsn: str, *, connect_timeout_s: float, statement_timeout_s: float) -> None:
+        self._dsn = dsn
+        self._connect_timeout_s = connect_timeout_s
+        self._statement_timeout_s = statement_timeout_s
+        self._conn: asyncpg.Connection | None = None
+        self._ensured: set[tuple[str, dt.date]] = set()
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is not None and not self._conn.is_closed():
+            return self._conn
+        await self._drop()
+        try:
+            conn = await asyncpg.connect(
+                self._dsn,
+                timeout=self._connect_timeout_s,
+                server_settings={
+                    "application_name": "census-aggregator",
+                    "statement_timeout": str(int(self._statement_timeout_s * 1000)),
+                    "lock_timeout": str(int(self._statement_timeout_s * 1000)),
+                },
+            )
+            await _init_connection(conn)
+        except (*RETRYABLE, asyncpg.PostgresError) as exc:
+            raise _store_error(exc) from exc
+        self._conn = conn
+        return conn
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
+
+    async def ensure_days(self, days: set[dt.date]) -> None:
+        wanted: dict[str, set[dt.date]] = {t: set(days) for t in DAY_TABLES}
+        wanted["rollup_activity"] = {
+            d + dt.timedelta(days=i) for d in days for i in range(ACTIVITY_AHEAD + 1)
+        }
+        missing = {
+            table: sorted(d for d in ds if (table, d) not in self._ensured)
+            for table, ds in wanted.items()
+        }
+        if not any(missing.values()):
+            return
+        conn = await self._connection()
+        try:
+            for table, ds in missing.items():
+                if ds:
+                    await conn.fetchval(
+                        "SELECT census_ensure_day_partitions($1, $2, $3)", table, ds[0], ds[-1]
+                    )
+        except (*RETRYABLE, asyncpg.PostgresError) as exc:
+            await self._on_error(exc)
+            raise _store_error(exc) from exc
+        for table, ds in missing.items():
+            self._ensured.update((table, d) for d in ds)
+
+    async def _on_error(self, exc: BaseException) -> None:
+        if isinstance(exc, RETRYABLE) or self._conn is None or self._conn.is_closed():
+            await self._drop()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgTx]:
+        conn = await self._connection()
+        try:
+            async with conn.transaction():
+                yield PgTx(conn)
+        except (*RETRYABLE, asyncpg.PostgresError) as exc:
+            await self._on_error(exc)
+            raise _store_error(exc) from exc
+
+    async def stored_offsets(self, group: str, topic: str) -> dict[int, int]:
+        conn = await self._connection()
+        try:
+            rows = await conn.fetch(
+                """SELECT partition, next_offset FROM consumer_offsets
+                    WHERE consumer_group = $1 AND topic = $2""",
+                group,
+                topic,
+            )
+        except (*RETRYABLE, asyncpg.PostgresError) as exc:
+            await self._on_error(exc)
+            raise _store_error(exc) from exc
+        return {r[0]: r[1] for r in rows}
+
+    async def check(self) -> None:
+        conn = await self._connection()
+        try:
+            await conn.fetchval("SELECT 1")
+        except (*RETRYABLE, asyncpg.PostgresError) as exc:
+            await self._on_error(exc)
+            raise _store_error(exc) from exc
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await asyncio.wait_for(conn.close(), timeout=5)
+            except (TimeoutError, OSError, asyncpg.InterfaceError):
+                conn.terminate()
+
+    async def __aenter__(self) -> PgRollupStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,282 @@
+"""Pure accumulation: records into install days, and install days into exact rollup deltas.
+
+Semantics (docs/analysts.md): the day of a ping is the UTC date of its `received_at` (the server's
+clock; a client's `sent_at` may be wrong or missing). An install counts once per day and rollup
+key, under its *last state of the day*: the version, platform, os, arch, attrs and counts of its
+ping with the latest `received_at` (ties: the one consumed last). When a later ping changes that
+state, the install moves from its old rollup keys to the new ones; its ping total moves with it.
+Events are counted per ping, under the ping's own dimension values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import msgspec
+
+from schemas.catalog import Catalogs
+from schemas.record import PingRecord
+from services.aggregator.histogram import BUCKETS, bucket
+
+DayKey = tuple[dt.date, str, uuid.UUID]
+"""(day, product, install_id): one row of install_days."""
+ActiveKey = tuple[dt.date, str, str, str, str, str]
+"""(day, product, version, platform, os, arch)."""
+AttrKey = tuple[dt.date, str, str, str]
+"""(day, product, attr, value) with booleans as 'true' / 'false'."""
+CountKey = tuple[dt.date, str, str]
+"""(day, product, count_key)."""
+EventKey = tuple[dt.date, str, str, str]
+"""(day, product, event, dimensions as canonical JSON)."""
+
+_JSON = msgspec.json.Encoder(order="sorted")
+
+
+def utc_day(moment: dt.datetime) -> dt.date:
+    """The day a ping belongs to: the UTC date of the server's receive time."""
+    if moment.tzinfo is None:
+        return moment.date()
+    return moment.astimezone(dt.UTC).date()
+
+
+def _text_or_none(value: str | bool | None) -> str | None:
+    return None if value is None else attr_text(value)
+
+
+def attr_text(value: str | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+@dataclass(slots=True)
+class InstallDay:
+    """An install's day: its last state and its totals (one row of install_days)."""
+
+    version: str
+    platform: str
+    os: str
+    arch: str
+    attrs: dict[str, str | bool]
+    counts: dict[str, int]
+    pings: int
+    first_ping: dt.datetime
+    last_ping: dt.datetime
+
+    @classmethod
+    def of(cls, record: PingRecord) -> InstallDay:
+        return cls(
+            record.version,
+            record.platform,
+            record.os,
+            record.arch,
+            dict(record.attrs),
+            dict(record.counts),
+            1,
+            record.received_at,
+            record.received_at,
+        )
+
+    def take_state(self, other: InstallDay) -> None:
+        self.version = other.version
+        self.platform = other.platform
+        self.os = other.os
+        self.arch = other.arch
+        self.attrs = other.attrs
+        self.counts = other.counts
+
+
+def unique_pings(records: Iterable[PingRecord]) -> list[PingRecord]:
+    """Drop repeats of a ping_id within one batch (the first one consumed stays)."""
+    seen: set[uuid.UUID] = set()
+    out: list[PingRecord] = []
+    for record in records:
+        if record.ping_id is not None:
+            if record.ping_id in seen:
+                continue
+            seen.add(record.ping_id)
+        out.append(record)
+    return out
+
+
+def reduce_days(records: Iterable[PingRecord]) -> dict[DayKey, InstallDay]:
+    """Fold records, in consumption order, into one InstallDay per (day, product, install)."""
+    days: dict[DayKey, InstallDay] = {}
+    for record in records:
+        key = (utc_day(record.received_at), record.product, record.install_id)
+        current = days.get(key)
+        if current is None:
+            days[key] = InstallDay.of(record)
+            continue
+        current.pings += 1
+        if record.received_at < current.first_ping:
+            current.first_ping = record.received_at
+        if record.received_at >= current.last_ping:
+            current.last_ping = record.received_at
+            current.take_state(InstallDay.of(record))
+    return days
+
+
+def count_events(records: Iterable[PingRecord], catalogs: Catalogs) -> Counter[EventKey]:
+    """Pings per (day, product, event, values of the product's declared dimension attrs)."""
+    dimensions: dict[str, tuple[str, ...]] = {}
+    events: Counter[EventKey] = Counter()
+    for record in records:
+        dims = dimensions.get(record.product)
+        if dims is None:
+            catalog = catalogs.get(record.product)
+            dims = dimensions[record.product] = catalog.dimensions if catalog else ()
+        values = {d: record.attrs[d] for d in dims if d in record.attrs}
+        key = (
+            utc_day(record.received_at),
+            record.product,
+            record.event,
+            _JSON.encode(values).decode(),
+        )
+        events[key] += 1
+    return events
+
+
+@dataclass(slots=True)
+class Extreme:
+    """The smallest (or largest) value seen and how many installs hold it."""
+
+    value: int
+    installs: int
+
+    def merge(self, value: int, smallest: bool) -> None:
+        if value == self.value:
+            self.installs += 1
+        elif (value < self.value) == smallest:
+            self.value, self.installs = value, 1
+
+
+def _extreme(current: Extreme | None, value: int, smallest: bool) -> Extreme:
+    if current is None:
+        return Extreme(value, 1)
+    current.merge(value, smallest)
+    return current
+
+
+@dataclass(slots=True)
+class CountDelta:
+    """A change to one rollup_counts row.
+
+    min and max are kept exact with the number of installs holding them: the store recomputes
+    them from install_days only when the last install at an extreme leaves it.
+    """
+
+    installs: int = 0
+    sum: int = 0
+    histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+    added_min: Extreme | None = None
+    added_max: Extreme | None = None
+    removed_min: Extreme | None = None
+    removed_max: Extreme | None = None
+
+    def add(self, value: int) -> None:
+        self.installs += 1
+        self.sum += value
+        self.histogram[bucket(value)] += 1
+        self.added_min = _extreme(self.added_min, value, True)
+        self.added_max = _extreme(self.added_max, value, False)
+
+    def remove(self, value: int) -> None:
+        self.installs -= 1
+        self.sum -= value
+        self.histogram[bucket(value)] -= 1
+        self.removed_min = _extreme(self.removed_min, value, True)
+        self.removed_max = _extreme(self.removed_max, value, False)
+
+
+@dataclass(slots=True)
+class RollupDelta:
+    """What one flush adds to (or takes from) each rollup table."""
+
+    active: dict[ActiveKey, list[int]] = field(default_factory=dict)  # [installs, pings]
+    attrs: Counter[AttrKey] = field(default_factory=Counter)
+    counts: dict[CountKey, CountDelta] = field(default_factory=dict)
+    events: Counter[EventKey] = field(default_factory=Counter)
+
+    def _active(self, day: dt.date, product: str, s: InstallDay, installs: int, pings: int) -> None:
+        key = (day, product, s.version, s.platform, s.os, s.arch)
+        slot = self.active.get(key)
+        if slot is None:
+            self.active[key] = [installs, pings]
+        else:
+            slot[0] += installs
+            slot[1] += pings
+
+    def _count(self, key: CountKey) -> CountDelta:
+        delta = self.counts.get(key)
+        if delta is None:
+            delta = self.counts[key] = CountDelta()
+        return delta
+
+    def move(
+        self, day: dt.date, product: str, old: InstallDay | None, new: InstallDay, pings: int
+    ) -> None:
+        """The install leaves `old`'s keys (with its previous pings) and joins `new`'s with `pings`."""
+        if old is not None:
+            self._active(day, product, old, -1, -old.pings)
+        self._active(day, product, new, 1, pings)
+        old_attrs = {} if old is None else old.attrs
+        for name, value in old_attrs.items():
+            if new.attrs.get(name, None) != value or type(new.attrs.get(name)) is not type(value):
+                self.attrs[(day, product, name, attr_text(value))] -= 1
+        for name, value in new.attrs.items():
+            previous = old_attrs.get(name, None)
+            if previous != value or type(previous) is not type(value):
+                self.attrs[(day, product, name, attr_text(value))] += 1
+        old_counts: dict[str, int] = {} if old is None else old.counts
+        for name, count in old_counts.items():
+            if new.counts.get(name) != count:
+                self._count((day, product, name)).remove(count)
+        for name, count in new.counts.items():
+            if old_counts.get(name) != count:
+                self._count((day, product, name)).add(count)
+
+
+@dataclass(slots=True)
+class Merged:
+    rows: dict[DayKey, InstallDay]
+    delta: RollupDelta
+    first_seen: list[DayKey]
+    """Install days that did not exist before this flush (they change DAU/WAU/MAU)."""
+
+
+def merge_days(old: Mapping[DayKey, InstallDay], new: Mapping[DayKey, InstallDay]) -> Merged:
+    """Combine stored install days with a batch's, and the rollup deltas that keeps exact."""
+    delta = RollupDelta()
+    rows: dict[DayKey, InstallDay] = {}
+    first_seen: list[DayKey] = []
+    for key, incoming in new.items():
+        day, product, _ = key
+        stored = old.get(key)
+        if stored is None:
+            rows[key] = incoming
+            first_seen.append(key)
+            delta.move(day, product, None, incoming, incoming.pings)
+            continue
+        row = InstallDay(
+            stored.version,
+            stored.platform,
+            stored.os,
+            stored.arch,
+            stored.attrs,
+            stored.counts,
+            stored.pings + incoming.pings,
+            min(stored.first_ping, incoming.first_ping),
+            max(stored.last_ping, incoming.last_ping),
+        )
+        if incoming.last_ping >= stored.last_ping:
+            row.take_state(incoming)
+            delta.move(day, product, stored, row, row.pings)
+        else:  # a late ping: the stored state stays the day's last one; only its pings grow
+            delta._active(day, product, stored, 0, incoming.pings)
+        rows[key] = row
+    return Merged(rows, delta, first_seen)

@@ -1,0 +1,306 @@
+"""Aggregator test helpers: a fake RollupStore, ping generators and an independent ground truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from schemas.catalog import Catalogs
+from schemas.record import SCHEMA_VERSION, PingRecord
+from services.aggregator.activity import Activity, ActivityKey
+from services.aggregator.histogram import BUCKETS
+from services.aggregator.rollup import DayKey, InstallDay, RollupDelta
+from services.aggregator.store import ActivityRows, FencedError, OffsetClaim
+
+# --- a fake store with the same transaction semantics ---------------------------------------
+
+
+@dataclass
+class FakeTables:
+    offsets: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    seen: set[tuple[dt.date, uuid.UUID]] = field(default_factory=set)
+    days: dict[DayKey, InstallDay] = field(default_factory=dict)
+    activity: dict[ActivityKey, Activity] = field(default_factory=dict)
+    active: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+    attrs: Counter[tuple[Any, ...]] = field(default_factory=Counter)
+    events: Counter[tuple[Any, ...]] = field(default_factory=Counter)
+    counts: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    rollup_activity: dict[tuple[dt.date, str], list[int]] = field(default_factory=dict)
+
+
+class FakeTx:
+    def __init__(self, tables: FakeTables) -> None:
+        self.t = tables
+        self.staged_offsets: dict[tuple[str, str, int], int] = {}
+        self.staged_seen: set[tuple[dt.date, uuid.UUID]] = set()
+        self.saves: list[Any] = []
+
+    async def fence(self, group: str, topic: str, claims: list[OffsetClaim]) -> None:
+        moved = [
+            c.partition
+            for c in claims
+            if self.t.offsets.get((group, topic, c.partition)) != c.expected
+        ]
+        if moved:
+            raise FencedError(moved)
+        for c in claims:
+            self.staged_offsets[(group, topic, c.partition)] = c.next_offset
+
+    async def claim_pings(self, pings: list[tuple[dt.date, uuid.UUID]]) -> set[uuid.UUID]:
+        fresh: set[uuid.UUID] = set()
+        for day, ping in pings:
+            if (day, ping) in self.t.seen or (day - dt.timedelta(days=1), ping) in self.t.seen:
+                continue
+            self.staged_seen.add((day, ping))
+            fresh.add(ping)
+        return fresh
+
+    async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]:
+        return {k: self.t.days[k] for k in keys if k in self.t.days}
+
+    async def load_activity(self, keys: list[ActivityKey]) -> dict[ActivityKey, Activity]:
+        return {k: self.t.activity[k] for k in keys if k in self.t.activity}
+
+    async def save(
+        self,
+        days: Mapping[DayKey, InstallDay],
+        activity: Mapping[ActivityKey, Activity],
+        delta: RollupDelta,
+        activity_delta: ActivityRows,
+    ) -> int:
+        self.saves.append((dict(days), dict(activity), delta, dict(activity_delta)))
+        return len(days) + len(activity)
+
+    def commit(self) -> None:
+        t = self.t
+        t.offsets.update(self.staged_offsets)
+        t.seen |= self.staged_seen
+        for days, activity, delta, activity_delta in self.saves:
+            t.days.update(days)
+            t.activity.update(activity)
+            for k, (installs, pings) in delta.active.items():
+                slot = t.active.setdefault(k, [0, 0])
+                slot[0] += installs
+                slot[1] += pings
+            t.attrs.update(delta.attrs)
+            t.events.update(delta.events)
+            for k, d in delta.counts.items():
+                row = t.counts.setdefault(k, {"installs": 0, "sum": 0, "histogram": [0] * BUCKETS})
+                row["installs"] += d.installs
+                row["sum"] += d.sum
+                row["histogram"] = [
+                    a + b for a, b in zip(row["histogram"], d.histogram, strict=True)
+                ]
+            for k, values in activity_delta.items():
+                slot = t.rollup_activity.setdefault(k, [0, 0, 0, 0])
+                for i, v in enumerate(values):
+                    slot[i] += v
+        # min / max: the fake recomputes them (the SQL keeps them incrementally).
+        for (day, product, key), row in t.counts.items():
+            values = [
+                d.counts[key]
+                for (dd, pp, _), d in t.days.items()
+                if dd == day and pp == product and key in d.counts
+            ]
+            row["min"] = min(values) if values else None
+            row["max"] = max(values) if values else None
+
+
+class FakeRollupStore:
+    """The RollupStore in memory: staged writes, applied when the transaction commits."""
+
+    def __init__(self) -> None:
+        self.tables = FakeTables()
+        self.ensured: set[dt.date] = set()
+        self.fail_next: Exception | None = None
+
+    async def ensure_days(self, days: set[dt.date]) -> None:
+        self.ensured |= days
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeTx]:
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        tx = FakeTx(self.tables)
+        yield tx
+        tx.commit()
+
+    async def stored_offsets(self, group: str, topic: str) -> dict[int, int]:
+        return {p: o for (g, t, p), o in self.tables.offsets.items() if g == group and t == topic}
+
+    async def check(self) -> None:
+        return None
+
+
+# --- pings --------------------------------------------------------------------------------
+
+BASE = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def ping(
+    install: uuid.UUID,
+    at: dt.datetime,
+    *,
+    product: str = "pulse",
+    event: str = "heartbeat",
+    version: str = "5.0.0",
+    platform: str = "docker",
+    os: str = "linux",
+    arch: str = "amd64",
+    attrs: dict[str, str | bool] | None = None,
+    counts: dict[str, int] | None = None,
+    ping_id: uuid.UUID | None = None,
+) -> PingRecord:
+    return PingRecord(
+        schema=SCHEMA_VERSION,
+        received_at=at,
+        product=product,
+        install_id=install,
+        event=event,
+        version=version,
+        platform=platform,
+        os=os,
+        arch=arch,
+        ping_id=ping_id,
+        attrs=attrs or {},
+        counts=counts or {},
+    )
+
+
+def fleet(
+    seed: int, *, installs: int, days: int, pings: int, retries: float = 0.05
+) -> list[PingRecord]:
+    """A random but reproducible mix of pulse and proxmox-scripts pings over `days` UTC days
+    ending today, in receive order per install; some pings are retried (same ping_id)."""
+    rng = random.Random(seed)
+    ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(installs)]
+    start = BASE - dt.timedelta(days=days - 1)
+    out: list[PingRecord] = []
+    for _ in range(pings):
+        install = rng.choice(ids)
+        at = start + dt.timedelta(seconds=rng.randrange(days * 86400))
+        if install.int % 3 == 0:
+            record = ping(
+                install,
+                at,
+                product="proxmox-scripts",
+                event=rng.choice(["install", "progress"]),
+                version="2025.1",
+                platform="pve",
+                attrs={
+                    "nsapp": rng.choice(["jellyfin", "plex", "docker"]),
+                    "status": rng.choice(["success", "failed"]),
+                    "type": "lxc",
+                },
+                counts={"install_duration": rng.randrange(0, 2000)},
+                ping_id=uuid.UUID(int=rng.getrandbits(128)),
+            )
+        else:
+            record = ping(
+                install,
+                at,
+                version=rng.choice(["5.0.0", "5.1.0"]),
+                arch=rng.choice(["amd64", "arm64"]),
+                attrs={"ai_enabled": rng.random() < 0.3, "deployment_method": "docker_compose"},
+                counts={"vms": rng.randrange(0, 50), "containers": rng.choice([0, 1, 5, 1000])},
+                ping_id=uuid.UUID(int=rng.getrandbits(128)),
+            )
+        out.append(record)
+        if rng.random() < retries:
+            out.append(msgspec.structs.replace(record, received_at=at + dt.timedelta(seconds=1)))
+    out.sort(key=lambda r: r.received_at)
+    return out
+
+
+# --- ground truth, computed naively ---------------------------------------------------------
+
+
+def _day(r: PingRecord) -> dt.date:
+    return r.received_at.astimezone(dt.UTC).date()
+
+
+def _text(v: str | bool) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else v
+
+
+@dataclass
+class Truth:
+    active: dict[tuple[Any, ...], tuple[int, int]]
+    activity: dict[tuple[dt.date, str], tuple[int, int, int]]
+    new_installs: dict[tuple[dt.date, str], int]
+    attrs: dict[tuple[Any, ...], int]
+    counts: dict[tuple[Any, ...], tuple[int, int, int, int]]
+    events: dict[tuple[Any, ...], int]
+    counted: int
+
+
+def truth(records: Iterable[PingRecord], catalogs: Catalogs) -> Truth:
+    """What every rollup must hold, from first principles (no shared code with the aggregator)."""
+    seen_ids: set[uuid.UUID] = set()
+    kept: list[PingRecord] = []
+    for r in records:  # test retries land within a second, so the same or the next day
+        if r.ping_id is not None and r.ping_id in seen_ids:
+            continue
+        if r.ping_id is not None:
+            seen_ids.add(r.ping_id)
+        kept.append(r)
+    by_day: dict[tuple[dt.date, str, uuid.UUID], list[PingRecord]] = {}
+    for r in kept:
+        by_day.setdefault((_day(r), r.product, r.install_id), []).append(r)
+    active: Counter[tuple[Any, ...]] = Counter()
+    pings: Counter[tuple[Any, ...]] = Counter()
+    attrs: Counter[tuple[Any, ...]] = Counter()
+    values: dict[tuple[Any, ...], list[int]] = {}
+    for (day, product, _), rs in by_day.items():
+        last = max(enumerate(rs), key=lambda ir: (ir[1].received_at, ir[0]))[1]
+        key = (day, product, last.version, last.platform, last.os, last.arch)
+        active[key] += 1
+        pings[key] += len(rs)
+        for a, v in last.attrs.items():
+            attrs[(day, product, a, _text(v))] += 1
+        for c, n in last.counts.items():
+            values.setdefault((day, product, c), []).append(n)
+    seen: dict[str, dict[uuid.UUID, set[dt.date]]] = {}
+    for day, product, install in by_day:
+        seen.setdefault(product, {}).setdefault(install, set()).add(day)
+    activity: dict[tuple[dt.date, str], tuple[int, int, int]] = {}
+    new_installs: Counter[tuple[dt.date, str]] = Counter()
+    today = dt.datetime.now(dt.UTC).date()
+    for product, installs in seen.items():
+        all_days = {d for ds in installs.values() for d in ds}
+        first, last_day = min(all_days), min(max(all_days) + dt.timedelta(days=27), today)
+        d = first
+        while d <= last_day:
+            dau = sum(1 for ds in installs.values() if d in ds)
+            wau = sum(1 for ds in installs.values() if any(0 <= (d - x).days < 7 for x in ds))
+            mau = sum(1 for ds in installs.values() if any(0 <= (d - x).days < 28 for x in ds))
+            activity[(d, product)] = (dau, wau, mau)
+            d += dt.timedelta(days=1)
+        for ds in installs.values():
+            new_installs[(min(ds), product)] += 1
+    events: Counter[tuple[Any, ...]] = Counter()
+    for r in kept:
+        catalog = catalogs.get(r.product)
+        assert catalog is not None
+        dims = {d: r.attrs[d] for d in catalog.dimensions if d in r.attrs}
+        events[
+            (_day(r), r.product, r.event, msgspec.json.encode(dims, order="sorted").decode())
+        ] += 1
+    return Truth(
+        active={k: (n, pings[k]) for k, n in active.items()},
+        activity=activity,
+        new_installs=dict(new_installs),
+        attrs=dict(attrs),
+        counts={k: (len(v), sum(v), min(v), max(v)) for k, v in values.items()},
+        events=dict(events),
+        counted=len(kept),
+    )
