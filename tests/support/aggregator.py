@@ -304,3 +304,132 @@ def truth(records: Iterable[PingRecord], catalogs: Catalogs) -> Truth:
         events=dict(events),
         counted=len(kept),
     )
+
+
+# --- real stack helpers ---------------------------------------------------------------------
+
+
+async def migrated_database(admin_dsn: str, dsn_for: Any) -> str:
+    """Create and migrate a fresh database; returns its name (drop it with drop_database)."""
+    import asyncpg
+
+    from services.migrate.migrations import discover
+    from services.migrate.runner import migrate
+
+    name = f"census_test_agg_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(dsn_for(name))
+    try:
+        await migrate(conn, discover(), today=dt.datetime.now(dt.UTC).date())
+    finally:
+        await conn.close()
+    return name
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def _canonical(dims: str) -> str:
+    import json
+
+    return json.dumps(json.loads(dims), sort_keys=True)
+
+
+async def view_contents(dsn: str) -> dict[str, Any]:
+    """Every analyst view, keyed like Truth (read as the analyst role would)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        out: dict[str, Any] = {}
+        out["active"] = {
+            (r["day"], r["product"], r["version"], r["platform"], r["os"], r["arch"]): (
+                r["installs"],
+                r["pings"],
+            )
+            for r in await conn.fetch("SELECT * FROM active_installs_daily")
+        }
+        out["activity"] = {
+            (r["day"], r["product"]): (r["dau"], r["wau"], r["mau"])
+            for r in await conn.fetch("SELECT * FROM dau_wau_mau")
+        }
+        out["new"] = {
+            (r["day"], r["product"]): r["installs"]
+            for r in await conn.fetch("SELECT * FROM new_installs_daily")
+        }
+        adoption = await conn.fetch("SELECT * FROM feature_adoption")
+        out["attrs"] = {
+            (r["day"], r["product"], r["attr"], r["value"]): r["installs"] for r in adoption
+        }
+        out["counts"] = {
+            (r["day"], r["product"], r["count_key"]): (
+                r["installs"],
+                int(r["sum"]),
+                r["min"],
+                r["max"],
+            )
+            for r in await conn.fetch("SELECT * FROM count_distributions")
+        }
+        out["events"] = {
+            (r["day"], r["product"], r["event"], _canonical(r["dimensions"])): r["events"]
+            for r in await conn.fetch("SELECT * FROM event_outcomes")
+        }
+        dau = {k: v[0] for k, v in out["activity"].items()}
+        for r in adoption:
+            assert r["share"] == r["installs"] / dau[(r["day"], r["product"])]
+        return out
+    finally:
+        await conn.close()
+
+
+def truth_views(t: Truth) -> dict[str, Any]:
+    return {
+        "active": t.active,
+        "activity": {k: v for k, v in t.activity.items() if any(v)},
+        "new": t.new_installs,
+        "attrs": t.attrs,
+        "counts": t.counts,
+        "events": {(d, p, e, _canonical(j)): n for (d, p, e, j), n in t.events.items()},
+    }
+
+
+async def stored_total(dsn: str, group: str, topic: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        total = await conn.fetchval(
+            "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
+            " WHERE consumer_group = $1 AND topic = $2",
+            group,
+            topic,
+        )
+        return int(total)
+    finally:
+        await conn.close()
+
+
+async def produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in values]
+        for f in futures:
+            await f
+    finally:
+        await producer.stop()
