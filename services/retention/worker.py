@@ -19,7 +19,7 @@ from services.retention.errors import ConnectionLost, StepFailed, is_connection_
 from services.retention.metrics import RetentionMetrics
 from services.retention.plan import Clock, Horizons, Plan, TableState, plan_pass, utc_today
 from services.retention.render import render_plan
-from services.retention.store import RetentionStore
+from services.retention.store import RegistryError, RetentionStore
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class RetentionPass:
     async def _run_locked(self) -> None:
         try:
             plan = await read_plan(self._store, self._options, self._clock)
-        except _DB_ERRORS as exc:
+        except (*_DB_ERRORS, RegistryError) as exc:
             if is_connection_error(exc):
                 raise ConnectionLost(f"connection lost while reading the catalog: {exc}") from exc
             self._fail("plan", f"reading the partition catalog: {type(exc).__name__}: {exc}")

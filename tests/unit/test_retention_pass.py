@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from services.retention.metrics import RetentionMetrics
 from services.retention.plan import DayPartition, HorizonClass, TableState
+from services.retention.store import RegistryError
 from services.retention.worker import PassOptions, RetentionPass
 
 TODAY = dt.date(2025, 1, 2)
@@ -147,4 +148,19 @@ async def test_stop_ends_the_pass_after_the_current_step() -> None:
     store.drop_partition = drop_then_stop  # type: ignore[method-assign]
     report = await worker.run()
     assert report.stopped and report.dropped == 1
+    assert store.unlocked == 1
+
+
+async def test_an_unusable_registry_fails_the_pass_and_touches_nothing() -> None:
+    store = FakeStore([TODAY - 100 * DAY])
+
+    async def broken(table: str, horizon_class: HorizonClass) -> TableState:
+        raise RegistryError(f"{table}: not range-partitioned by a single day column")
+
+    store.table_state = broken  # type: ignore[method-assign]
+    registry = CollectorRegistry()
+    report = await make_pass(store, registry).run()
+    assert not report.ok and "not range-partitioned" in report.failures[0]
+    assert store.days == {TODAY - 100 * DAY}
+    assert value(registry, "census_retention_failures_total", step="plan") == 1
     assert store.unlocked == 1
