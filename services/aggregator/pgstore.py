@@ -416,6 +416,9 @@ class PgRollupStore:
                 timeout=self._connect_timeout_s,
                 server_settings={
                     "application_name": "census-aggregator",
+                    # Safe for exactly-once: a commit lost in a server crash loses its offsets
+                    # with it, and the records are replayed from Kafka.
+                    "synchronous_commit": "off",
                     "statement_timeout": str(int(self._statement_timeout_s * 1000)),
                     "lock_timeout": str(int(self._statement_timeout_s * 1000)),
                 },

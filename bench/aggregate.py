@@ -1,0 +1,258 @@
+"""Aggregator throughput: `census aggregate` against a bare decode-only consumer, same run.
+
+Preloads PINGS pings (INSTALLS installs over DAYS days) into a fresh topic of the Kafka at
+CENSUS_BENCH_KAFKA (default: the test stack's), migrates a fresh database on CENSUS_BENCH_PG_DSN,
+then measures (a) an aiokafka getmany loop that only decodes, (b) `census aggregate` from start
+until its stored offsets reach the end of the topic. Writes bench/results/aggregate.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from schemas.record import SCHEMA_VERSION, PingRecord, decode_record, encode_record  # noqa: E402
+from services.migrate.migrations import discover  # noqa: E402
+from services.migrate.runner import migrate  # noqa: E402
+
+BOOTSTRAP = os.environ.get("CENSUS_BENCH_KAFKA", "127.0.0.1:29092")
+ADMIN_DSN = os.environ.get("CENSUS_BENCH_PG_DSN", "postgresql://census@127.0.0.1:56432/census")
+PINGS = int(os.environ.get("CENSUS_BENCH_PINGS", "1000000"))
+INSTALLS = int(os.environ.get("CENSUS_BENCH_INSTALLS", "120000"))
+DAYS = 7
+PARTITIONS = 6
+
+
+def generate(rng: random.Random) -> list[tuple[bytes, bytes]]:
+    """Pulse-like heartbeats and proxmox-scripts outcomes, in receive order."""
+    ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(INSTALLS)]
+    start = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start -= dt.timedelta(days=DAYS - 1)
+    span = DAYS * 86400 - 1
+    seconds = sorted(rng.randrange(span) for _ in range(PINGS))
+    out: list[tuple[bytes, bytes]] = []
+    for i, second in enumerate(seconds):
+        install = ids[i % INSTALLS] if i < INSTALLS else rng.choice(ids)
+        at = start + dt.timedelta(seconds=second)
+        if install.int % 4 == 0:
+            record = PingRecord(
+                schema=SCHEMA_VERSION,
+                received_at=at,
+                product="proxmox-scripts",
+                install_id=install,
+                event="install",
+                version="2025.11",
+                platform="pve",
+                os="debian",
+                arch="amd64",
+                ping_id=uuid.UUID(int=rng.getrandbits(128)),
+                attrs={
+                    "nsapp": rng.choice(["jellyfin", "plex", "docker", "homeassistant", "pihole"]),
+                    "type": "lxc",
+                    "status": "success" if rng.random() < 0.9 else "failed",
+                    "repo_source": "ProxmoxVE",
+                },
+                counts={"install_duration": rng.randrange(30, 2000), "exit_code": 0},
+            )
+        else:
+            h = install.int
+            record = PingRecord(
+                schema=SCHEMA_VERSION,
+                received_at=at,
+                product="pulse",
+                install_id=install,
+                event="heartbeat",
+                version=("5.0.0", "5.1.0", "5.1.1", "5.2.0")[h % 4],
+                platform=("docker", "lxc", "binary")[h % 3],
+                os="linux",
+                arch=("amd64", "arm64")[h % 2],
+                ping_id=uuid.UUID(int=rng.getrandbits(128)),
+                attrs={
+                    "ai_enabled": h % 5 == 0,
+                    "deployment_method": "docker_compose",
+                    "version_channel": "stable",
+                    "auth_configured": True,
+                },
+                counts={"vms": h % 50, "containers": h % 200, "pve_nodes": 1 + h % 3},
+            )
+        out.append((install.bytes, encode_record(record)))
+    return out
+
+
+async def preload(topic: str, values: list[tuple[bytes, bytes]]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)]
+        )
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, linger_ms=20, max_batch_size=512 * 1024, acks=1
+    )
+    await producer.start()
+    try:
+        pending = []
+        for key, value in values:
+            pending.append(await producer.send(topic, value, key=key))
+            if len(pending) >= 20000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def consume_only(topic: str, total: int) -> float:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_bytes=16 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+        await consumer.seek_to_beginning()
+        started = time.perf_counter()
+        seen = 0
+        while seen < total:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=20000)
+            for messages in batch.values():
+                for m in messages:
+                    decode_record(m.value)
+                seen += len(messages)
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident set size of a process."""
+    fields: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in {"VmRSS", "VmHWM"}:
+            fields[name] = int(rest.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "CENSUS_KAFKA_BOOTSTRAP": BOOTSTRAP,
+        "CENSUS_KAFKA_TOPIC": topic,
+        "CENSUS_KAFKA_DLQ_TOPIC": topic + ".dlq",
+        "CENSUS_KAFKA_PARTITIONS": str(PARTITIONS),
+        "CENSUS_PG_DSN": dsn,
+        "CENSUS_AGGREGATOR_GROUP": group,
+        "CENSUS_AGGREGATOR_OPS_PORT": "0",
+        "CENSUS_LOG_LEVEL": "WARNING",
+    }
+    conn = await asyncpg.connect(dsn)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "aggregate"], cwd=ROOT, env=env
+    )
+    first_flush: float | None = None
+    peak = 0.0
+    try:
+        while True:
+            stored = await conn.fetchval(
+                "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE consumer_group = $1",
+                group,
+            )
+            if stored and first_flush is None:
+                first_flush = time.perf_counter()
+            if process.poll() is not None:
+                raise RuntimeError(f"census aggregate exited with {process.returncode}")
+            peak = max(peak, rss_mb(process.pid)[1])
+            if stored >= total:
+                break
+            await asyncio.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        peak = max(peak, rss_mb(process.pid)[1])
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        await conn.close()
+    return {
+        "elapsed": elapsed,
+        "after_first_flush": time.perf_counter() - (first_flush or started),
+        "rss": peak,
+    }
+
+
+async def main() -> dict[str, Any]:
+    rng = random.Random(7)
+    topic = f"census.bench.{uuid.uuid4().hex[:8]}"
+    name = f"census_bench_{uuid.uuid4().hex[:8]}"
+    base = ADMIN_DSN.rpartition("/")[0]
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = f"{base}/{name}"
+    try:
+        conn = await asyncpg.connect(dsn)
+        await migrate(conn, discover(), today=dt.datetime.now(dt.UTC).date())
+        await conn.close()
+        values = generate(rng)
+        distinct = len({k for k, _ in values})
+        await preload(topic, values)
+        del values
+        consume_s = await consume_only(topic, PINGS)
+        agg = await aggregate(topic, dsn, PINGS)
+        conn = await asyncpg.connect(dsn)
+        install_days = await conn.fetchval("SELECT count(*) FROM install_days")
+        await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+        client = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        await client.start()
+        try:
+            await client.delete_topics([topic, topic + ".dlq"])
+        except Exception:  # the DLQ topic may not exist; cleanup is best effort
+            pass
+        await client.close()
+    consume_rate = PINGS / consume_s
+    aggregate_rate = PINGS / agg["elapsed"]
+    return {
+        "pings": PINGS,
+        "distinct_installs": distinct,
+        "install_days": install_days,
+        "days": DAYS,
+        "partitions": PARTITIONS,
+        "consume_only_pings_per_s": round(consume_rate),
+        "aggregate_pings_per_s": round(aggregate_rate),
+        "aggregate_pings_per_s_after_first_flush": round(PINGS / agg["after_first_flush"]),
+        "aggregate_vs_consume": round(aggregate_rate / consume_rate, 3),
+        "aggregator_rss_mb": round(agg["rss"], 1),
+        "e2e_lag_p99_s": None,
+        "e2e_lag_note": "not measured: needs census ingest driven at 5000 pings/s",
+    }
+
+
+if __name__ == "__main__":
+    results = asyncio.run(main())
+    for key, value in results.items():
+        print(f"{key}: {value}")
+    out = ROOT / "bench" / "results" / "aggregate.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
