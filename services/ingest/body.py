@@ -86,6 +86,15 @@ async def read_body(
     if length is not None and length > limit:
         raise BodyTooLarge(limit, decompressed=False)
     gunzip = _Gunzip(decompressed_limit) if gzip else None
+    if content.is_eof():
+        # Common case: the whole (small) body came with the headers; no timer needed.
+        data = content.read_nowait()
+        if len(data) > limit:
+            raise BodyTooLarge(limit, decompressed=False)
+        if gunzip is None:
+            return data
+        gunzip.feed(data)
+        return gunzip.finish()
     parts: list[bytes] = []
     size = 0
     try:

@@ -13,6 +13,7 @@ from schemas.errors import FieldError, decode_error, validation_error
 from schemas.ping import PING_DECODER, PING_LIST_DECODER, Ping
 from schemas.record import SCHEMA_VERSION, PingRecord
 from schemas.validation import CatalogViolation, check_ping
+from services.ingest import fastdecode
 
 _ANY_JSON: Final = msgspec.json.Decoder()
 
@@ -95,6 +96,9 @@ def _check(pings: list[Ping], catalogs: Catalogs, *, batch: bool) -> Checked:
 
 def parse_ping(body: bytes, catalogs: Catalogs) -> Checked:
     """One JSON ping; raises Rejection."""
+    fast = fastdecode.decode_ping(body, catalogs)
+    if fast is not None:
+        return _check([fast], catalogs, batch=False)
     try:
         ping = PING_DECODER.decode(body)
     except msgspec.ValidationError as exc:
@@ -116,6 +120,9 @@ def _empty() -> Rejection:
 
 def parse_json_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Checked:
     """A JSON array of pings; all or nothing; raises Rejection."""
+    fast = fastdecode.decode_pings(body, catalogs)
+    if fast is not None and 0 < len(fast) <= max_count:
+        return _check(fast, catalogs, batch=True)
     try:
         pings = PING_LIST_DECODER.decode(body)
     except msgspec.ValidationError as exc:
@@ -141,6 +148,10 @@ def parse_ndjson_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Ch
     pings: list[Ping] = []
     for index, line in enumerate(lines):
         prefix = f"$[{index}]"
+        fast = fastdecode.decode_ping(line, catalogs)
+        if fast is not None:
+            pings.append(fast)
+            continue
         try:
             pings.append(PING_DECODER.decode(line))
         except msgspec.ValidationError as exc:

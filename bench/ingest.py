@@ -1,0 +1,225 @@
+"""Ingest throughput against a bare aiohttp handler, same payload, same connections, one run.
+
+Not a test. Needs wrk (Debian package) and a Kafka (CENSUS_BENCH_KAFKA_BOOTSTRAP, default the
+shared test broker 127.0.0.1:29092); writes bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.ingest import encode, free_port, pulse_ping  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "ingest.json"
+BOOTSTRAP = os.environ.get("CENSUS_BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:29092")
+DURATION_S = int(os.environ.get("CENSUS_BENCH_DURATION_S", "5"))
+ROUNDS = int(os.environ.get("CENSUS_BENCH_ROUNDS", "3"))
+CONNECTIONS = int(os.environ.get("CENSUS_BENCH_CONNECTIONS", "64"))
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+
+
+def bare_server(port: int) -> None:
+    """The baseline: read the body, answer 202 with a small JSON body."""
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(
+            status=202, body=b'{"accepted":1,"dropped_fields":[]}', content_type="application/json"
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/ping", handler)
+    app.router.add_post("/v1/batch", handler)
+    web.run_app(
+        app, host="127.0.0.1", port=port, access_log=None, print=None, auto_decompress=False
+    )
+
+
+def lua_script(bodies: list[bytes], path: str) -> str:
+    """wrk script cycling through distinct bodies (distinct install_ids, as a fleet sends)."""
+    items = ",\n".join("[==[" + body.decode() + "]==]" for body in bodies)
+    return f"""
+local bodies = {{
+{items}
+}}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, "{path}", nil, bodies[i])
+end
+"""
+
+
+def run_wrk(url: str, script: str, seconds: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{CONNECTIONS}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                handle.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {
+        "rps": rps,
+        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
+        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+    }
+
+
+def wait_http(url: str, within_s: float = 60.0) -> None:
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(url)
+        time.sleep(0.1)
+
+
+def wait_port(port: int, within_s: float = 30.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_server:
+        bare_server(args.bare_server)
+        return 0
+    if shutil.which("wrk") is None:
+        print("bench/ingest.py: wrk not found (apt-get install -y wrk)", file=sys.stderr)
+        return 2
+
+    singles = [encode(pulse_ping()) for _ in range(200)]
+    batches = [encode([pulse_ping() for _ in range(100)]) for _ in range(20)]
+    single_script = lua_script(singles, "/v1/ping")
+    batch_script = lua_script(batches, "/v1/batch")
+
+    bare_port, port, ops_port = free_port(), free_port(), free_port()
+    topic = f"census.bench.{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "CENSUS_KAFKA_BOOTSTRAP": BOOTSTRAP,
+        "CENSUS_KAFKA_TOPIC": topic,
+        "CENSUS_KAFKA_PARTITIONS": "12",
+        "CENSUS_INGEST_PORT": str(port),
+        "CENSUS_INGEST_OPS_PORT": str(ops_port),
+        "CENSUS_INGEST_RATE_PER_S": "0",
+        "CENSUS_LOG_LEVEL": "WARNING",
+    }
+    command = os.environ.get("CENSUS_BENCH_INGEST_CMD", str(ROOT / ".venv" / "bin" / "census"))
+    bare = subprocess.Popen([PYTHON, __file__, "--bare-server", str(bare_port)])
+    ingest = subprocess.Popen([*command.split(), "ingest"], env=env)
+    bare_url, ingest_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{port}"
+    # The machine is shared and its load drifts: alternate short rounds, compare medians.
+    bare_runs: list[dict[str, float]] = []
+    ingest_runs: list[dict[str, float]] = []
+    try:
+        wait_port(bare_port)
+        wait_http(f"http://127.0.0.1:{ops_port}/readyz")
+        run_wrk(bare_url, single_script, 2)  # warm-up
+        run_wrk(ingest_url, single_script, 3)
+        for _ in range(ROUNDS):
+            bare_runs.append(run_wrk(bare_url, single_script, DURATION_S))
+            ingest_runs.append(run_wrk(ingest_url, single_script, DURATION_S))
+        batch_result = run_wrk(ingest_url, batch_script, DURATION_S)
+        rss = peak_rss_mb(ingest.pid)
+    finally:
+        stop(bare)
+        stop(ingest)
+    bare_result = {"rps": statistics.median(r["rps"] for r in bare_runs)}
+    ingest_result = {
+        "rps": statistics.median(r["rps"] for r in ingest_runs),
+        "p99_ms": statistics.median(r["p99_ms"] for r in ingest_runs),
+        "non_2xx": sum(r["non_2xx"] for r in ingest_runs),
+    }
+
+    figures: dict[str, Any] = {
+        "bare_rps": round(bare_result["rps"], 1),
+        "ingest_rps": round(ingest_result["rps"], 1),
+        "ingest_vs_bare": round(ingest_result["rps"] / bare_result["rps"], 3),
+        "ingest_p99_ms": round(ingest_result["p99_ms"], 2),
+        "batch_pings_per_s": round(batch_result["rps"] * 100, 1),
+        "ingest_rss_mb": round(rss, 1),
+        "ingest_non_2xx": int(ingest_result["non_2xx"] + batch_result["non_2xx"]),
+        "connections": CONNECTIONS,
+        "duration_s": DURATION_S,
+        "rounds": ROUNDS,
+        "bare_rps_runs": [round(r["rps"], 1) for r in bare_runs],
+        "ingest_rps_runs": [round(r["rps"], 1) for r in ingest_runs],
+        "ping_bytes": len(singles[0]),
+    }
+    for name, value in figures.items():
+        print(f"{name}: {value}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
