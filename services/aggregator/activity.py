@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -35,35 +36,31 @@ class Activity:
 
 @dataclass(slots=True)
 class ActivityDelta:
-    """Per (day, product): [dau, wau, mau, new_installs] to add."""
+    """Per (day, product): [dau, wau, mau, new_installs] to add, kept as counted day ranges."""
 
-    _diff: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    _ranges: Counter[tuple[str, int, int, int]] = field(default_factory=Counter)
 
     def add_range(self, product: str, metric: int, start: int, end: int, sign: int = 1) -> None:
         """Add `sign` to `metric` (0 dau, 1 wau, 2 mau, 3 new) on day ordinals [start, end]."""
-        if end < start:
-            return
-        for ordinal, step in ((start, sign), (end + 1, -sign)):
-            slot = self._diff.get((product, ordinal))
-            if slot is None:
-                slot = self._diff[(product, ordinal)] = [0, 0, 0, 0]
-            slot[metric] += step
+        if end >= start:
+            self._ranges[(product, metric, start, end)] += sign
 
     def rows(self) -> dict[tuple[dt.date, str], tuple[int, int, int, int]]:
-        """The non-zero per-day deltas, from prefix sums of the difference arrays."""
+        """The non-zero per-day deltas, from prefix sums of difference arrays."""
+        diff: dict[str, dict[int, list[int]]] = {}
+        for (product, metric, start, end), n in self._ranges.items():
+            if n:
+                by_day = diff.setdefault(product, {})
+                by_day.setdefault(start, [0, 0, 0, 0])[metric] += n
+                by_day.setdefault(end + 1, [0, 0, 0, 0])[metric] -= n
         out: dict[tuple[dt.date, str], tuple[int, int, int, int]] = {}
-        by_product: dict[str, list[int]] = {}
-        for product, ordinal in self._diff:
-            by_product.setdefault(product, []).append(ordinal)
-        for product, ordinals in by_product.items():
-            ordinals.sort()
+        for product, by_day in diff.items():
+            ordinals = sorted(by_day)
             running = [0, 0, 0, 0]
-            for i, ordinal in enumerate(ordinals):
-                change = self._diff[(product, ordinal)]
-                running = [a + b for a, b in zip(running, change, strict=True)]
-                stop = ordinals[i + 1] if i + 1 < len(ordinals) else ordinal
+            for i, ordinal in enumerate(ordinals[:-1]):
+                running = [a + b for a, b in zip(running, by_day[ordinal], strict=True)]
                 if any(running):
-                    for day_ordinal in range(ordinal, stop):
+                    for day_ordinal in range(ordinal, ordinals[i + 1]):
                         out[(dt.date.fromordinal(day_ordinal), product)] = (
                             running[0],
                             running[1],

@@ -38,7 +38,7 @@ _JSON = msgspec.json.Encoder(order="sorted")
 
 def utc_day(moment: dt.datetime) -> dt.date:
     """The day a ping belongs to: the UTC date of the server's receive time."""
-    if moment.tzinfo is None:
+    if moment.tzinfo is dt.UTC or moment.tzinfo is None:  # msgspec decodes "Z" to dt.UTC
         return moment.date()
     return moment.astimezone(dt.UTC).date()
 
