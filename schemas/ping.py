@@ -45,4 +45,10 @@ PING_LIST_DECODER: Final = msgspec.json.Decoder(list[Ping])
 
 def decode_ping(body: bytes) -> Ping:
     """Decode one JSON ping; raises msgspec.DecodeError or msgspec.ValidationError."""
-    return PING_DECODER.decode(body)
+    try:
+        return PING_DECODER.decode(body)
+    except UnicodeDecodeError as exc:
+        # msgspec lets invalid UTF-8 inside a string escape as UnicodeDecodeError.
+        raise msgspec.DecodeError(
+            f"invalid UTF-8 at byte {exc.start} of a string: {exc.reason}"
+        ) from None

@@ -41,7 +41,12 @@ def encode_record(record: PingRecord) -> bytes:
 
 def decode_record(value: bytes) -> PingRecord:
     """Decode a Kafka value; raises msgspec.DecodeError or msgspec.ValidationError."""
-    return RECORD_DECODER.decode(value)
+    try:
+        return RECORD_DECODER.decode(value)
+    except UnicodeDecodeError as exc:
+        # msgspec lets a string with invalid UTF-8 escape as UnicodeDecodeError; callers should
+        # only have to handle the two msgspec errors.
+        raise msgspec.DecodeError(f"invalid UTF-8 in a string: {exc.reason}") from None
 
 
 def record_key(record: PingRecord) -> bytes:

@@ -132,3 +132,9 @@ def test_batch_item_paths_name_the_index_and_key() -> None:
     error = validation_error(info.value, items, Ping)
     assert error.path == "$[1].counts.cts"
     assert error.reason == "Expected `int` >= 0"
+
+
+def test_invalid_utf8_inside_a_string_is_a_decode_error() -> None:
+    body = json.dumps(valid()).encode().replace(b'"linux"', b'"lin\xffx"')
+    with pytest.raises(msgspec.DecodeError, match="invalid UTF-8"):
+        decode_ping(body)

@@ -48,3 +48,9 @@ def test_encoded_record_has_only_contract_fields() -> None:
 def test_garbage_value_is_rejected() -> None:
     with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
         decode_record(b"\x81\xa4nope\x01")
+
+
+def test_invalid_utf8_in_a_string_is_a_decode_error() -> None:
+    value = encode_record(make_record()).replace(b"\xa5pulse", b"\xa5pul\xffe")
+    with pytest.raises(msgspec.DecodeError, match="invalid UTF-8"):
+        decode_record(value)
