@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -41,23 +42,37 @@ def stack_endpoints() -> Iterator[StackEndpoints]:
         stack.down()
 
 
-@pytest.fixture(scope="module")
-async def database(stack_endpoints: StackEndpoints) -> AsyncIterator[str]:
-    """A fresh, empty database for one test module; its DSN. Dropped afterwards."""
+@asynccontextmanager
+async def temporary_database(endpoints: StackEndpoints) -> AsyncIterator[str]:
+    """A new empty database on the test PostgreSQL; its DSN. Dropped afterwards."""
     name = f"census_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(stack_endpoints.admin_dsn)
+    admin = await asyncpg.connect(endpoints.admin_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     try:
-        yield stack_endpoints.dsn(name)
+        yield endpoints.dsn(name)
     finally:
-        admin = await asyncpg.connect(stack_endpoints.admin_dsn)
+        admin = await asyncpg.connect(endpoints.admin_dsn)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def database(stack_endpoints: StackEndpoints) -> AsyncIterator[str]:
+    """A fresh, empty database shared by one test module."""
+    async with temporary_database(stack_endpoints) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def fresh_database(stack_endpoints: StackEndpoints) -> AsyncIterator[str]:
+    """A fresh, empty database for one test."""
+    async with temporary_database(stack_endpoints) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="module")

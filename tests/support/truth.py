@@ -1,0 +1,82 @@
+"""The analyst views computed independently from a fleet's ground truth (the acknowledged pings).
+
+Written from docs/analysts.md, not from the aggregator's code: one install counts once per day
+under its last state; events count pings. The fleet keeps an install's state fixed for the run,
+so the only order-dependent values are the per-run attrs and counts of proxmox-scripts, which
+`ORDER_DEPENDENT` names and the comparisons leave to `event_outcomes`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from schemas.catalog import Catalogs
+
+ORDER_DEPENDENT: Final = {
+    "proxmox-scripts": frozenset({"nsapp", "status", "error_category", "exit_code"}),
+}
+
+
+def load_truth(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ExpectedViews:
+    """What every view must show for one day whose pings are all in `pings`."""
+
+    active: dict[tuple[str, str, str, str, str], tuple[int, int]]
+    dau: dict[str, int]
+    adoption: dict[tuple[str, str, str], int]
+    counts: dict[tuple[str, str], tuple[int, int, int, int]]
+    events: dict[tuple[str, str, str], int]
+
+
+def expected_views(pings: list[dict[str, Any]], catalogs: Catalogs) -> ExpectedViews:
+    unique = {p["ping_id"]: p for p in pings}.values()  # a retried ping counts once
+    installs: dict[tuple[str, str], dict[str, Any]] = {}
+    pings_per_install: Counter[tuple[str, str]] = Counter()
+    events: Counter[tuple[str, str, str]] = Counter()
+    for ping in unique:
+        key = (ping["product"], ping["install_id"])
+        installs[key] = ping
+        pings_per_install[key] += 1
+        catalog = catalogs.get(ping["product"])
+        assert catalog is not None
+        dims = {d: ping["attrs"][d] for d in catalog.dimensions if d in ping["attrs"]}
+        events[(ping["product"], ping["event"], json.dumps(dims, sort_keys=True))] += 1
+
+    active: dict[tuple[str, str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    dau: Counter[str] = Counter()
+    adoption: Counter[tuple[str, str, str]] = Counter()
+    values: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for (product, _id), ping in installs.items():
+        row = active[(product, ping["version"], ping["platform"], ping["os"], ping["arch"])]
+        row[0] += 1
+        row[1] += pings_per_install[(product, _id)]
+        dau[product] += 1
+        skip = ORDER_DEPENDENT.get(product, frozenset())
+        for attr, value in ping["attrs"].items():
+            if attr not in skip:
+                adoption[(product, attr, _text(value))] += 1
+        for key, number in ping["counts"].items():
+            if key not in skip:
+                values[(product, key)].append(number)
+    return ExpectedViews(
+        active={k: (v[0], v[1]) for k, v in active.items()},
+        dau=dict(dau),
+        adoption=dict(adoption),
+        counts={k: (len(v), sum(v), min(v), max(v)) for k, v in values.items()},
+        events=dict(events),
+    )
