@@ -18,6 +18,8 @@ export CENSUS_KAFKA_BOOTSTRAP=127.0.0.1:$CENSUS_KAFKA_PORT
 export CENSUS_PG_DSN=postgresql://$CENSUS_PG_SUPERUSER@127.0.0.1:$CENSUS_PG_PORT/$CENSUS_PG_DATABASE
 export CENSUS_PG_ANALYST_DSN=postgresql://census_analyst@127.0.0.1:$CENSUS_PG_PORT/$CENSUS_PG_DATABASE
 export CENSUS_INGEST_URL=http://127.0.0.1:${CENSUS_INGEST_PORT:-8080}
+# The simulated fleet of the demo sends from one address; a real fleet has many.
+export CENSUS_INGEST_RATE_PER_S=${CENSUS_INGEST_RATE_PER_S:-0}
 ENV
 }
 
