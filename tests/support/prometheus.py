@@ -243,6 +243,11 @@ class PrometheusServer:
         result: list[dict[str, Any]] = data["result"]
         return result
 
+    async def rule_groups(self) -> list[dict[str, Any]]:
+        data = await self._api("rules")
+        groups: list[dict[str, Any]] = data["groups"]
+        return groups
+
     async def targets(self) -> list[dict[str, Any]]:
         data = await self._api("targets", state="active")
         active: list[dict[str, Any]] = data["activeTargets"]
