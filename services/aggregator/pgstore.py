@@ -28,6 +28,20 @@ DAY_TABLES: Final = (
     "rollup_counts",
     "rollup_events",
 )
+DAY_COLUMNS: Final = [
+    "day",
+    "product",
+    "install_id",
+    "version",
+    "platform",
+    "os",
+    "arch",
+    "attrs",
+    "counts",
+    "pings",
+    "first_ping",
+    "last_ping",
+]
 ACTIVITY_AHEAD: Final = max(WINDOWS.values()) - 1
 """A sighting on day d changes rollup_activity up to d + 27."""
 
@@ -50,10 +64,6 @@ RETRYABLE: Final = (
 _json_encode = msgspec.json.Encoder().encode
 
 
-def _encode_json(value: Any) -> str:
-    return _json_encode(value).decode()
-
-
 def _store_error(exc: BaseException) -> StoreError:
     retryable = isinstance(exc, RETRYABLE)
     return StoreError(f"{type(exc).__name__}: {exc}", retryable=retryable)
@@ -64,6 +74,9 @@ class PgTx:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+        # Rows that exist already are updated; the others are new and go in with COPY.
+        self._stored_days: set[DayKey] = set()
+        self._stored_activity: set[ActivityKey] = set()
 
     async def fence(self, group: str, topic: str, claims: list[OffsetClaim]) -> None:
         partitions = [c.partition for c in claims]
@@ -145,6 +158,7 @@ class PgTx:
                 installs,
             )
             for r in rows:
+                self._stored_days.add((day, r[0], r[1]))
                 out[(day, r[0], r[1])] = InstallDay(
                     r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]
                 )
@@ -159,6 +173,7 @@ class PgTx:
             [p for p, _ in keys],
             [i for _, i in keys],
         )
+        self._stored_activity.update((r[0], r[1]) for r in rows)
         return {(r[0], r[1]): Activity(r[2], r[3], r[4]) for r in rows}
 
     async def save(
@@ -173,20 +188,8 @@ class PgTx:
             await self._save_days(days)
             written += len(days)
         if activity:
-            keys = sorted(activity)
-            await self._conn.execute(
-                """INSERT INTO install_activity (product, install_id, first_day, last_day, days_seen)
-                   SELECT * FROM unnest($1::text[], $2::uuid[], $3::date[], $4::date[], $5::bigint[])
-                   ON CONFLICT (product, install_id) DO UPDATE
-                      SET first_day = excluded.first_day, last_day = excluded.last_day,
-                          days_seen = excluded.days_seen""",
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [activity[k].first_day for k in keys],
-                [activity[k].last_day for k in keys],
-                [activity[k].days_seen for k in keys],
-            )
-            written += len(keys)
+            await self._save_install_activity(activity)
+            written += len(activity)
         written += await self._save_active(delta)
         written += await self._save_attrs(delta)
         written += await self._save_events(delta)
@@ -195,32 +198,84 @@ class PgTx:
         return written
 
     async def _save_days(self, days: Mapping[DayKey, InstallDay]) -> None:
-        keys = sorted(days)
-        rows = [days[k] for k in keys]
-        await self._conn.execute(
-            """INSERT INTO install_days (day, product, install_id, version, platform, os, arch,
-                                         attrs, counts, pings, first_ping, last_ping)
-               SELECT * FROM unnest($1::date[], $2::text[], $3::uuid[], $4::text[], $5::text[],
-                                    $6::text[], $7::text[], $8::jsonb[], $9::jsonb[], $10::int[],
-                                    $11::timestamptz[], $12::timestamptz[])
-               ON CONFLICT (day, product, install_id) DO UPDATE
-                  SET version = excluded.version, platform = excluded.platform, os = excluded.os,
-                      arch = excluded.arch, attrs = excluded.attrs, counts = excluded.counts,
-                      pings = excluded.pings, first_ping = excluded.first_ping,
-                      last_ping = excluded.last_ping""",
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [k[2] for k in keys],
-            [r.version for r in rows],
-            [r.platform for r in rows],
-            [r.os for r in rows],
-            [r.arch for r in rows],
-            [r.attrs for r in rows],
-            [r.counts for r in rows],
-            [r.pings for r in rows],
-            [r.first_ping for r in rows],
-            [r.last_ping for r in rows],
-        )
+        new = [(k, days[k]) for k in sorted(days) if k not in self._stored_days]
+        if new:
+            await self._conn.copy_records_to_table(
+                "install_days",
+                columns=DAY_COLUMNS,
+                records=[
+                    (
+                        *k,
+                        r.version,
+                        r.platform,
+                        r.os,
+                        r.arch,
+                        r.attrs,
+                        r.counts,
+                        r.pings,
+                        r.first_ping,
+                        r.last_ping,
+                    )
+                    for k, r in new
+                ],
+            )
+        by_day: dict[dt.date, list[tuple[DayKey, InstallDay]]] = {}
+        for k in sorted(days):
+            if k in self._stored_days:
+                by_day.setdefault(k[0], []).append((k, days[k]))
+        for day, items in by_day.items():  # one statement per day: it touches one partition
+            rows = [r for _, r in items]
+            await self._conn.execute(
+                """UPDATE install_days d
+                      SET version = u.version, platform = u.platform, os = u.os, arch = u.arch,
+                          attrs = u.attrs, counts = u.counts, pings = u.pings,
+                          first_ping = u.first_ping, last_ping = u.last_ping
+                     FROM unnest($2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                                 $7::text[], $8::jsonb[], $9::jsonb[], $10::int[],
+                                 $11::timestamptz[], $12::timestamptz[])
+                          AS u(product, install_id, version, platform, os, arch, attrs, counts,
+                               pings, first_ping, last_ping)
+                    WHERE d.day = $1 AND d.product = u.product AND d.install_id = u.install_id""",
+                day,
+                [k[1] for k, _ in items],
+                [k[2] for k, _ in items],
+                [r.version for r in rows],
+                [r.platform for r in rows],
+                [r.os for r in rows],
+                [r.arch for r in rows],
+                [r.attrs for r in rows],
+                [r.counts for r in rows],
+                [r.pings for r in rows],
+                [r.first_ping for r in rows],
+                [r.last_ping for r in rows],
+            )
+
+    async def _save_install_activity(self, activity: Mapping[ActivityKey, Activity]) -> None:
+        keys = sorted(activity)
+        new = [k for k in keys if k not in self._stored_activity]
+        if new:
+            await self._conn.copy_records_to_table(
+                "install_activity",
+                columns=["product", "install_id", "first_day", "last_day", "days_seen"],
+                records=[
+                    (k[0], k[1], activity[k].first_day, activity[k].last_day, activity[k].days_seen)
+                    for k in new
+                ],
+            )
+        known = [k for k in keys if k in self._stored_activity]
+        if known:
+            await self._conn.execute(
+                """UPDATE install_activity a
+                      SET first_day = u.first_day, last_day = u.last_day, days_seen = u.days_seen
+                     FROM unnest($1::text[], $2::uuid[], $3::date[], $4::date[], $5::bigint[])
+                          AS u(product, install_id, first_day, last_day, days_seen)
+                    WHERE a.product = u.product AND a.install_id = u.install_id""",
+                [k[0] for k in known],
+                [k[1] for k in known],
+                [activity[k].first_day for k in known],
+                [activity[k].last_day for k in known],
+                [activity[k].days_seen for k in known],
+            )
 
     async def _save_active(self, delta: RollupDelta) -> int:
         items = sorted((k, v) for k, v in delta.active.items() if v[0] or v[1])
@@ -387,12 +442,22 @@ class PgTx:
         return len(items)
 
 
+def _encode_jsonb(value: Any) -> bytes:
+    return b"\x01" + _json_encode(value)  # jsonb's binary format: a version byte, then JSON
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return msgspec.json.decode(data[1:])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    # Binary, so that COPY (which asyncpg speaks in binary only) can carry jsonb columns.
     await conn.set_type_codec(
         "jsonb",
-        encoder=_encode_json,
-        decoder=msgspec.json.decode,
+        encoder=_encode_jsonb,
+        decoder=_decode_jsonb,
         schema="pg_catalog",
+        format="binary",
     )
 
 
