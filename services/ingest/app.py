@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -16,6 +16,9 @@ from prometheus_client import CollectorRegistry
 from schemas.catalog import Catalogs, load_catalogs
 from services.ingest.body import BadEncoding, BodyTimeout, BodyTooLarge, read_body
 from services.ingest.clientaddr import bucket_key, client_address
+from services.ingest.compat.common import CompatContext
+from services.ingest.compat.registry import ROUTES as COMPAT_ROUTES
+from services.ingest.compat.registry import CompatRoute
 from services.ingest.config import IngestSettings
 from services.ingest.metrics import IngestMetrics
 from services.ingest.openapi import openapi_bytes
@@ -32,6 +35,9 @@ from services.ingest.validate import (
 )
 
 log = logging.getLogger(__name__)
+
+Parse = Callable[[bytes, str], Checked]
+"""(body, content type) → checked pings; raises Rejection."""
 
 Clock = Callable[[], float]
 """Seconds since the epoch: stamps `received_at` and drives the rate limiter."""
@@ -65,7 +71,9 @@ class Gateway:
         self.limiter = RateLimiter(
             rate=settings.rate_per_s, burst=settings.rate_burst, capacity=settings.rate_clients
         )
-        self._openapi = openapi_bytes(max_batch=settings.max_batch)
+        self._openapi = openapi_bytes(
+            max_batch=settings.max_batch, compat=COMPAT_ROUTES if settings.compat else ()
+        )
         self._retry_after = str(settings.retry_after_s)
 
     # --- responses -------------------------------------------------------------------------
@@ -165,18 +173,14 @@ class Gateway:
         return self._reply(route, 202, Accepted(len(records), checked.dropped_fields))
 
     async def _post(
-        self, request: web.Request, route: str, allowed: tuple[str, ...]
+        self, request: web.Request, route: str, allowed: tuple[str, ...], parse: Parse
     ) -> web.Response:
+        """The steps every POST shares: rate limit, media type, bounded body, parse, publish."""
         try:
             self._admit(request)
             content_type, gzip = self._media(request, allowed)
             body = await self._read(request, gzip)
-            if route == "/v1/ping":
-                checked = parse_ping(body, self.catalogs)
-            elif content_type == NDJSON:
-                checked = parse_ndjson_batch(body, self.catalogs, max_count=self.settings.max_batch)
-            else:
-                checked = parse_json_batch(body, self.catalogs, max_count=self.settings.max_batch)
+            checked = parse(body, content_type)
         except _RateLimited as exc:
             self.metrics.rate_limited.inc()
             return self._reply(
@@ -191,11 +195,32 @@ class Gateway:
 
     # --- routes ----------------------------------------------------------------------------
 
+    def _parse_ping(self, body: bytes, _content_type: str) -> Checked:
+        return parse_ping(body, self.catalogs)
+
+    def _parse_batch(self, body: bytes, content_type: str) -> Checked:
+        if content_type == NDJSON:
+            return parse_ndjson_batch(body, self.catalogs, max_count=self.settings.max_batch)
+        return parse_json_batch(body, self.catalogs, max_count=self.settings.max_batch)
+
     async def ping(self, request: web.Request) -> web.Response:
-        return await self._post(request, "/v1/ping", (JSON,))
+        return await self._post(request, "/v1/ping", (JSON,), self._parse_ping)
 
     async def batch(self, request: web.Request) -> web.Response:
-        return await self._post(request, "/v1/batch", (JSON, NDJSON))
+        return await self._post(request, "/v1/batch", (JSON, NDJSON), self._parse_batch)
+
+    def compat(self, route: CompatRoute) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """The handler of one /compat/* route: the product's body instead of the canonical one,
+        everything else exactly as /v1/ping."""
+        context = CompatContext(self.catalogs, self.settings.id_secret.encode())
+
+        def parse(body: bytes, _content_type: str) -> Checked:
+            return route.adapt(body, context)
+
+        async def handler(request: web.Request) -> web.Response:
+            return await self._post(request, route.path, (JSON,), parse)
+
+        return handler
 
     async def openapi(self, _request: web.Request) -> web.Response:
         self.metrics.request("/openapi.json", 200)
@@ -246,6 +271,9 @@ def create_app(
     app.router.add_post("/v1/ping", gateway.ping)
     app.router.add_post("/v1/batch", gateway.batch)
     app.router.add_get("/openapi.json", gateway.openapi)
+    if settings.compat:
+        for route in COMPAT_ROUTES:
+            app.router.add_post(route.path, gateway.compat(route))
     return app
 
 

@@ -14,6 +14,9 @@ from services.common.settings import (
 )
 
 COMPRESSIONS = ("gzip", "lz4", "zstd", "snappy", "none")
+DEV_ID_SECRET = "census-local-development-only"
+"""The default CENSUS_INGEST_ID_SECRET: fine on a laptop, logged as a warning; production sets its
+own, or anyone who knows this default can recompute the keyed install ids."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +95,17 @@ class IngestSettings:
         (),
         "proxy networks whose X-Forwarded-For is believed, e.g. 10.0.0.0/8,::1/128",
     )
+    compat: bool = setting(
+        "CENSUS_INGEST_COMPAT",
+        True,
+        "serve the /compat/* endpoints of the seed products (Pulse, Proxmox scripts, ...)",
+    )
+    id_secret: str = setting(
+        "CENSUS_INGEST_ID_SECRET",
+        DEV_ID_SECRET,
+        "key of the keyed hash that replaces non-UUID install ids on /compat/*; "
+        "production must set its own and keep it",
+    )
     shutdown_timeout_s: float = setting(
         "CENSUS_INGEST_SHUTDOWN_TIMEOUT_S",
         20.0,
@@ -127,6 +141,10 @@ class IngestSettings:
         if self.rate_per_s < 0 or (self.rate_per_s > 0 and self.rate_burst < 1):
             raise ValueError(
                 "CENSUS_INGEST_RATE_PER_S must be >= 0 and CENSUS_INGEST_RATE_BURST >= 1"
+            )
+        if self.compat and not self.id_secret.strip():
+            raise ValueError(
+                "CENSUS_INGEST_ID_SECRET must not be empty while CENSUS_INGEST_COMPAT is on"
             )
         if self.compression not in COMPRESSIONS:
             raise ValueError(

@@ -7,7 +7,9 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-ROUTES: Final = ("/v1/ping", "/v1/batch", "/openapi.json", "other")
+from services.ingest.compat.registry import PATHS as COMPAT_PATHS
+
+ROUTES: Final = ("/v1/ping", "/v1/batch", "/openapi.json", *COMPAT_PATHS, "other")
 REJECT_REASONS: Final = (
     "invalid_json",
     "invalid_ping",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
 
 from schemas.ping import Ping
+from services.ingest.compat.registry import CompatRoute
 from services.ingest.replies import Accepted, Error
 
 _REF: Final = "#/components/schemas/{name}"
@@ -68,10 +70,35 @@ def _gzip_header() -> dict[str, Any]:
     }
 
 
-def build_openapi(*, max_batch: int) -> dict[str, Any]:
+def _compat_paths(routes: Sequence[CompatRoute], components: dict[str, Any]) -> dict[str, Any]:
+    """The product's own body; responses exactly as /v1/ping's."""
+    paths: dict[str, Any] = {}
+    for route in routes:
+        (schema,), own = msgspec.json.schema_components([route.body], ref_template=_REF)
+        components.update(own)
+        mapping = route.mapping
+        paths[route.path] = {
+            "post": {
+                "summary": f"{mapping.title}'s own ping body, mapped to `{mapping.product}` pings",
+                "description": f"Body as {mapping.source} sends it. Unknown fields are ignored "
+                "and listed in `dropped_fields`; identifying fields are dropped on arrival "
+                "(docs/fields.md lists the fate of every field). Status rules as /v1/ping.",
+                "parameters": [_gzip_header()],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": schema}},
+                },
+                "responses": _responses(),
+            }
+        }
+    return paths
+
+
+def build_openapi(*, max_batch: int, compat: Sequence[CompatRoute] = ()) -> dict[str, Any]:
     (ping_schema,), components = msgspec.json.schema_components([Ping], ref_template=_REF)
     _, reply_components = msgspec.json.schema_components([Accepted, Error], ref_template=_REF)
     components.update(reply_components)
+    compat_paths = _compat_paths(compat, components)
     batch_schema = {"type": "array", "items": ping_schema, "minItems": 1, "maxItems": max_batch}
     return {
         "openapi": "3.1.0",
@@ -109,10 +136,11 @@ def build_openapi(*, max_batch: int) -> dict[str, Any]:
                     "responses": _responses(),
                 }
             },
+            **compat_paths,
         },
         "components": {"schemas": components},
     }
 
 
-def openapi_bytes(*, max_batch: int) -> bytes:
-    return msgspec.json.encode(build_openapi(max_batch=max_batch))
+def openapi_bytes(*, max_batch: int, compat: Sequence[CompatRoute] = ()) -> bytes:
+    return msgspec.json.encode(build_openapi(max_batch=max_batch, compat=compat))

@@ -1,0 +1,309 @@
+"""What the compatibility endpoints do with each upstream field: kept, dropped or derived.
+
+Declarative and import-free of the services: the ingest adapters consult it (which fields to
+report as dropped, how to name an upstream field in an error) and `schemas.fieldtable` renders it
+into docs/fields.md, so the public table and the gateway cannot disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final
+
+
+class Fate(enum.StrEnum):
+    KEPT = "kept"
+    """Published unchanged (or only renamed) under the Census field named in `targets`."""
+    DROPPED = "dropped"
+    """Removed on arrival: never published, stored or logged."""
+    DERIVED = "derived"
+    """Not published itself; Census publishes a value computed from it (a keyed hash, a unit
+    conversion, a category, a total)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMapping:
+    """One upstream field (dotted path into the product's JSON body) and its fate."""
+
+    upstream: str
+    fate: Fate
+    targets: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CompatMapping:
+    """One compatibility endpoint: the route, the product catalog it feeds, every known field."""
+
+    product: str
+    route: str
+    title: str
+    source: str
+    fields: tuple[FieldMapping, ...]
+    passthrough: str = ""
+    """If set: any other top-level key the catalog declares is kept under the same name."""
+
+    def row(self, upstream: str) -> FieldMapping | None:
+        for mapping in self.fields:
+            if mapping.upstream == upstream:
+                return mapping
+        return None
+
+    def upstream_of(self, target: str) -> str | None:
+        """The upstream field a Census field (`attrs.driver`, `os`) was made from."""
+        for mapping in self.fields:
+            if target in mapping.targets:
+                return mapping.upstream
+        if self.passthrough and target.startswith(("attrs.", "counts.")):
+            return target.split(".", 1)[1]
+        return None
+
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        return tuple(m.upstream for m in self.fields if m.fate is Fate.DROPPED)
+
+
+def _k(upstream: str, *targets: str, note: str = "") -> FieldMapping:
+    return FieldMapping(upstream, Fate.KEPT, targets, note)
+
+
+def _d(upstream: str, note: str) -> FieldMapping:
+    return FieldMapping(upstream, Fate.DROPPED, (), note)
+
+
+def _x(upstream: str, *targets: str, note: str) -> FieldMapping:
+    return FieldMapping(upstream, Fate.DERIVED, targets, note)
+
+
+KEYED_IF_NOT_UUID: Final = (
+    "a UUID is kept; anything else is replaced by a keyed hash (HMAC-SHA256 with "
+    "CENSUS_INGEST_ID_SECRET) shaped as a UUID"
+)
+KEYED_ALWAYS: Final = (
+    "always replaced by a keyed hash (HMAC-SHA256 with CENSUS_INGEST_ID_SECRET) shaped as a UUID, "
+    "because upstream does not document it as random; one install still counts as one"
+)
+
+PULSE: Final = CompatMapping(
+    product="pulse",
+    route="/compat/pulse/v1/telemetry/ping",
+    title="Pulse",
+    source="rcourtman/Pulse internal/telemetry/telemetry.go (Ping) and docs/PRIVACY.md",
+    passthrough="every other key declared in pulse.toml (attrs and counts, same snake_case name)",
+    fields=(
+        _x("install_id", "install_id", note=KEYED_IF_NOT_UUID),
+        _k("event", "event", note="startup or heartbeat"),
+        _k("version", "version"),
+        _k("platform", "platform"),
+        _k("os", "os"),
+        _k("arch", "arch"),
+        _k("sent_at", "sent_at", note="newer clients; RFC 3339"),
+    ),
+)
+
+PROXMOX_SCRIPTS: Final = CompatMapping(
+    product="proxmox-scripts",
+    route="/compat/proxmox-scripts/telemetry",
+    title="Proxmox VE Helper-Scripts",
+    source="community-scripts/ProxmoxVED misc/api.func (_tm_payload, post_tool_to_api, post_addon_to_api)",
+    fields=(
+        _x("random_id", "install_id", note=KEYED_IF_NOT_UUID + " (tools send `tool-<epoch>`)"),
+        _x(
+            "execution_id",
+            "ping_id",
+            note="never published: a keyed hash of it (plus `terminal`, or the phase) becomes "
+            "ping_id, so only the first terminal status of a run is counted",
+        ),
+        _k("type", "attrs.type"),
+        _k("nsapp", "attrs.nsapp"),
+        _x(
+            "status",
+            "attrs.status",
+            "event",
+            note="kept as attrs.status; success/failed/aborted/unknown give event install, "
+            "installing/validation/configuring give event progress",
+        ),
+        _x("ct_type", "attrs.ct_type", note="the number 0/1/2 as a string"),
+        _x("disk_size", "counts.disk_size", note="GB; a `G`/`GB` suffix is repaired"),
+        _k("core_count", "counts.core_count"),
+        _x("ram_size", "counts.ram_size", note="MB; an `M`/`MB` suffix is repaired, `G` × 1024"),
+        _x("os_type", "attrs.os_type", "os", note="also the ping's os (`unknown` when empty)"),
+        _k("os_version", "attrs.os_version"),
+        _x(
+            "pve_version",
+            "attrs.pve_version",
+            "version",
+            "platform",
+            note="also the ping's version; platform is `incus` for incus-<v>, else `proxmox-ve`",
+        ),
+        _k("method", "attrs.method"),
+        _k("exit_code", "counts.exit_code", note="0 to 255"),
+        _d("error", "free-text log excerpt: may carry hostnames, addresses, paths"),
+        _x(
+            "error_category",
+            "attrs.error_category",
+            note="kept when it is one of the catalog's values; otherwise (or when empty) derived "
+            "from exit_code for failed/aborted/unknown runs",
+        ),
+        _k("install_duration", "counts.install_duration", note="seconds, at most 86400"),
+        _k("cpu_vendor", "attrs.cpu_vendor"),
+        _x("cpu_model", "attrs.cpu_model", note="cut to 64 characters"),
+        _k("gpu_vendor", "attrs.gpu_vendor"),
+        _x("gpu_model", "attrs.gpu_model", note="cut to 64 characters"),
+        _k("gpu_passthrough", "attrs.gpu_passthrough"),
+        _x("ram_speed", "counts.ram_speed", note="sent as a string; digits parsed, empty omitted"),
+        _x("arch", "arch", note="`unknown` when empty (arm64 when has_arm)"),
+        _k("has_arm", "attrs.has_arm"),
+        _k("repo_source", "attrs.repo_source"),
+        _d("repo_slug", "owner/repo of a fork: a GitHub user name"),
+    ),
+)
+
+FLOWFUSE: Final = CompatMapping(
+    product="flowfuse",
+    route="/compat/flowfuse/ping",
+    title="FlowFuse",
+    source="FlowFuse/flowfuse forge/housekeeper/tasks/telemetryMetrics.js and telemetryMetrics/*.js",
+    fields=(
+        _x("instanceId", "install_id", note=KEYED_IF_NOT_UUID),
+        _k("os.type", "os"),
+        _k("os.release", "attrs.os_release"),
+        _k("os.arch", "arch"),
+        _k("env.nodejs", "attrs.nodejs_version"),
+        _k("env.flowforge", "version"),
+        _k("platform.counts.users", "counts.users"),
+        _k("platform.counts.teams", "counts.teams"),
+        _k("platform.counts.projects", "counts.projects"),
+        _k("platform.counts.projectsByState.suspended", "counts.projects_suspended"),
+        _k("platform.counts.devices", "counts.devices"),
+        _k("platform.counts.devicesByLastSeen.never", "counts.devices_never_seen"),
+        _k("platform.counts.devicesByLastSeen.day", "counts.devices_seen_last_day"),
+        _k("platform.counts.projectSnapshots", "counts.project_snapshots"),
+        _k("platform.counts.projectTemplates", "counts.project_templates"),
+        _k("platform.counts.projectStacks", "counts.project_stacks"),
+        _k("platform.counts.libraryEntries", "counts.library_entries"),
+        _k("platform.counts.sharedLibraryEntries", "counts.shared_library_entries"),
+        _k("platform.counts.blueprints", "counts.blueprints"),
+        _k("platform.counts.teamBrokerClients", "counts.team_broker_clients"),
+        _k("platform.counts.remoteBrokers", "counts.remote_brokers"),
+        _x(
+            "platform.config.driver",
+            "attrs.driver",
+            "platform",
+            note="a driver outside localfs/docker/kubernetes/stub becomes `other`; also the "
+            "ping's platform",
+        ),
+        _k("platform.config.broker.enabled", "attrs.broker_enabled"),
+        _k("platform.config.fileStore.enabled", "attrs.file_store_enabled"),
+        _k("platform.config.email.enabled", "attrs.email_enabled"),
+        _d("platform.license.id", "identifies the customer"),
+        _k("platform.license.type", "attrs.license_type", note="CE, EE or DEV"),
+    ),
+)
+
+NOVU_BEACON: Final = CompatMapping(
+    product="novu",
+    route="/compat/novu/beacon",
+    title="Novu (beacon)",
+    source="novuhq/docs content/docs/community/self-hosting-novu/telemetry.mdx",
+    fields=(
+        _x("instanceId", "install_id", note=KEYED_ALWAYS),
+        _x("platform", "os", note="os.platform(), e.g. linux; the ping's platform is `unknown`"),
+        _k("release", "attrs.os_release"),
+        _x("freeMemory", "counts.free_memory_mb", note="bytes → MB (rounded down)"),
+        _x("totalMemory", "counts.total_memory_mb", note="bytes → MB (rounded down)"),
+        _x("timestamp", "sent_at", note="epoch milliseconds or RFC 3339"),
+        _d("hostname", "names the machine"),
+        _d("ipAddress", "a network address"),
+    ),
+)
+
+NOVU_USAGE: Final = CompatMapping(
+    product="novu",
+    route="/compat/novu/usage",
+    title="Novu (usage)",
+    source="novuhq/docs content/docs/community/self-hosting-novu/telemetry.mdx",
+    fields=(
+        _x(
+            "instanceId",
+            "install_id",
+            note=KEYED_ALWAYS + "; required (a report without it cannot be attributed)",
+        ),
+        _k("eventCount", "counts.event_count"),
+        _x(
+            "integrationCount",
+            "counts.integration_count",
+            "counts.integration_providers",
+            note="the list is not kept: its counts are summed, its distinct providers counted",
+        ),
+        _d("integrationCount.providerId", "open, growing set of provider names"),
+        _x("integrationCount.count", "counts.integration_count", note="summed over providers"),
+        _k("orgCount", "counts.org_count"),
+        _k("subscriberCount", "counts.subscriber_count"),
+        _k("topicCount", "counts.topic_count"),
+        _k("totalSteps", "counts.total_steps"),
+        _k("userCount", "counts.user_count"),
+        _k("workflowCount", "counts.workflow_count"),
+        _x("timestamp", "sent_at", note="epoch milliseconds or RFC 3339"),
+    ),
+)
+
+MAESTROHUB: Final = CompatMapping(
+    product="maestrohub",
+    route="/compat/maestrohub/report",
+    title="MaestroHub",
+    source="MaestroHub documentation, overview/telemetry (no public wire format: Census's JSON "
+    "shape, snake_case, of the documented report)",
+    fields=(
+        _x("instance_id", "install_id", note=KEYED_ALWAYS),
+        _k("event", "event", note="startup, first-user or report (the default)"),
+        _k("version", "version"),
+        _k("os", "os"),
+        _k("arch", "arch"),
+        _k("license.type", "attrs.license_type", note="trial, active or expired"),
+        _d("license.id", "identifies the customer"),
+        _d("hostname", "names the machine"),
+        _d("public_ip", "a network address"),
+        _d("admin_email", "a person's e-mail address"),
+        _d("country", "derived from the client address"),
+        _d("region", "derived from the client address"),
+        _d("city", "derived from the client address"),
+        _d("isp", "derived from the client address"),
+        _k("users", "counts.users"),
+        _k("organizations", "counts.organizations"),
+        _k("data_models", "counts.data_models"),
+        _x(
+            "connections.total",
+            "counts.connections_total",
+            note="the sum of connections.by_type when absent",
+        ),
+        _x(
+            "connections.by_type",
+            "counts.connections_total",
+            note="open set of type names: only its total is kept",
+        ),
+        _k("pipelines.total", "counts.pipelines"),
+        _k("pipelines.enabled", "counts.pipelines_enabled"),
+        _x("nodes.total", "counts.nodes_total", note="the sum of nodes.by_type when absent"),
+        _x(
+            "nodes.by_type",
+            "counts.nodes_total",
+            note="open set of type names: only its total is kept",
+        ),
+        _k("uns.topics", "counts.uns_topics"),
+        _k("uns.mqtt_clients", "counts.uns_mqtt_clients"),
+        _k("uns.mqtt_mode", "attrs.uns_mqtt_mode"),
+        _k("uns.storage_mode", "attrs.uns_storage_mode"),
+        _k("executions.total", "counts.executions_total"),
+        _k("executions.success", "counts.executions_success"),
+        _k("executions.failure", "counts.executions_failure"),
+        _k("uptime_seconds", "counts.uptime_seconds"),
+        _x("timestamp", "sent_at", note="RFC 3339 or epoch milliseconds"),
+    ),
+)
+
+MAPPINGS: Final = (PULSE, PROXMOX_SCRIPTS, FLOWFUSE, NOVU_BEACON, NOVU_USAGE, MAESTROHUB)
+
+ENVELOPE_DEFAULT: Final = "unknown"
+"""What a compat ping carries in version/platform/os/arch when the product does not say."""

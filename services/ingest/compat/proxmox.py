@@ -1,0 +1,180 @@
+"""Proxmox VE Helper-Scripts: the JSON that misc/api.func builds in bash (one report per run)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from schemas.compat import ENVELOPE_DEFAULT, PROXMOX_SCRIPTS
+from schemas.ping import AttrText, Count
+from services.ingest.compat import bashjson
+from services.ingest.compat.common import (
+    CompatContext,
+    convert,
+    decode_json,
+    dropped_by_design,
+    finish,
+    install_uuid,
+    keyed_uuid,
+    require_object,
+    unknown_fields,
+)
+from services.ingest.validate import Checked, Rejection
+
+PRODUCT: Final = "proxmox-scripts"
+TERMINAL: Final = frozenset({"success", "failed", "aborted", "unknown"})
+FAILED: Final = frozenset({"failed", "aborted", "unknown"})
+
+# api.func categorize_error(): exit code → category, for reports that do not carry one.
+_CATEGORY_CODES: Final = {
+    "network": (6, 7, 22, 35),
+    "config": (10, 128, 203, 204, 205, 206, 207, 208),
+    "timeout": (28, 124, 211),
+    "storage": (214, 217, 219, 224),
+    "dependency": (100, 101, 102, 127, 160, 161, 162, 255),
+    "permission": (126, 152),
+    "proxmox": (200, 209, 210, 212, 213, 215, 216, 218, 220, 221, 222, 223, 225, 231),
+    "service": (150, 151, 153, 154),
+    "database": (170, 171, 172, 173, 180, 181, 182, 183, 190, 191, 192, 193),
+    "runtime": (243, 245, 246, 247, 248, 249),
+    "user_aborted": (129, 130, 143),
+    "resource": (134, 137),
+    "signal": (139, 141),
+    "shell": (1, 2),
+}
+CATEGORY_BY_CODE: Final = {code: name for name, codes in _CATEGORY_CODES.items() for code in codes}
+
+Number = Count | str | None
+"""bash writes numbers bare (`32`), with a unit (`"32G"`), or empty (`""`)."""
+
+
+class ProxmoxReport(msgspec.Struct, frozen=True, kw_only=True):
+    random_id: str
+    execution_id: str | None = None
+    type: AttrText | None = None
+    nsapp: AttrText
+    status: AttrText
+    ct_type: int | str | None = None
+    disk_size: Number = None
+    core_count: Number = None
+    ram_size: Number = None
+    os_type: AttrText | None = None
+    os_version: AttrText | None = None
+    pve_version: AttrText | None = None
+    method: AttrText | None = None
+    exit_code: Number = None
+    error: str | None = None
+    error_category: str | None = None
+    install_duration: Number = None
+    cpu_vendor: AttrText | None = None
+    cpu_model: str | None = None
+    gpu_vendor: AttrText | None = None
+    gpu_model: str | None = None
+    gpu_passthrough: AttrText | None = None
+    ram_speed: Number = None
+    arch: str | None = None
+    has_arm: bool | None = None
+    repo_source: AttrText | None = None
+    repo_slug: str | None = None
+
+
+def category_for(exit_code: int) -> str:
+    return CATEGORY_BY_CODE.get(exit_code, "unknown")
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return decode_json(body)
+    except Rejection as first:
+        try:
+            return decode_json(bashjson.repair(body))
+        except bashjson.AmbiguousValue as exc:
+            raise Rejection(400, "invalid_json", f"$.{exc.field}", str(exc)) from None
+        except Rejection:
+            raise Rejection(
+                400,
+                "invalid_json",
+                "$",
+                first.reason + " (not repairable: only control "
+                "characters and unit suffixes on numbers are repaired)",
+            ) from None
+
+
+def _number(field: str, value: int | str | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    if value.strip() == "":
+        return None
+    try:
+        number = bashjson.number_with_unit(field, value)
+    except bashjson.AmbiguousValue as exc:
+        raise Rejection(422, "invalid_ping", f"$.{field}", str(exc)) from None
+    if number is None:
+        raise Rejection(422, "invalid_ping", f"$.{field}", f"Expected a number, got {value!r}")
+    return number
+
+
+def _text(value: str | None) -> str | None:
+    """bash sends "" for unknown values: treat it as absent."""
+    return value.strip() or None if value is not None else None
+
+
+def adapt(body: bytes, ctx: CompatContext) -> Checked:
+    raw = require_object(_decode(body))
+    report = convert(raw, ProxmoxReport)
+    catalog = ctx.catalogs.get(PRODUCT)
+    assert catalog is not None, "proxmox-scripts.toml is a seed catalog"
+
+    numbers = {
+        name: _number(name, getattr(report, name))
+        for name in bashjson.UNITS
+        if name in ProxmoxReport.__struct_fields__
+    }
+    status = report.status
+    terminal = status in TERMINAL
+    exit_code = numbers["exit_code"]
+
+    category = _text(report.error_category)
+    if category not in catalog.attrs["error_category"].values:
+        category = None
+    if category is None and status in FAILED and exit_code is not None:
+        category = category_for(exit_code)
+
+    execution = report.execution_id or report.random_id
+    phase = "terminal" if terminal else status
+    pve_version = _text(report.pve_version)
+    ct_type = None if report.ct_type is None else str(report.ct_type).strip() or None
+    attrs: dict[str, Any] = {
+        "nsapp": report.nsapp,
+        "type": _text(report.type),
+        "status": status,
+        "ct_type": ct_type,
+        "os_type": _text(report.os_type),
+        "os_version": _text(report.os_version),
+        "pve_version": pve_version,
+        "method": _text(report.method),
+        "error_category": category,
+        "cpu_vendor": _text(report.cpu_vendor),
+        "cpu_model": (_text(report.cpu_model) or "")[:64] or None,
+        "gpu_vendor": _text(report.gpu_vendor),
+        "gpu_model": (_text(report.gpu_model) or "")[:64] or None,
+        "gpu_passthrough": _text(report.gpu_passthrough),
+        "has_arm": report.has_arm,
+        "repo_source": _text(report.repo_source),
+    }
+    arch = _text(report.arch) or ("arm64" if report.has_arm else ENVELOPE_DEFAULT)
+    fields = {
+        "product": PRODUCT,
+        "install_id": install_uuid(ctx, PRODUCT, report.random_id, keep_uuid=True),
+        "event": "install" if terminal else "progress",
+        "ping_id": keyed_uuid(ctx.id_key, PRODUCT, "execution", execution, phase),
+        "version": pve_version or ENVELOPE_DEFAULT,
+        "platform": "incus" if (pve_version or "").startswith("incus") else "proxmox-ve",
+        "os": _text(report.os_type) or ENVELOPE_DEFAULT,
+        "arch": arch,
+        "attrs": {k: v for k, v in attrs.items() if v is not None},
+        "counts": {k: v for k, v in numbers.items() if v is not None},
+    }
+    dropped = unknown_fields(raw, ProxmoxReport) + dropped_by_design(raw, PROXMOX_SCRIPTS)
+    return finish([fields], dropped, PROXMOX_SCRIPTS, ctx)
