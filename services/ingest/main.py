@@ -20,7 +20,7 @@ from services.common.logs import configure_logging
 from services.common.ops import OpsServer
 from services.common.settings import SettingsError, help_epilog, load
 from services.ingest.app import create_app, readiness, runner_options
-from services.ingest.config import IngestSettings
+from services.ingest.config import DEV_ID_SECRET, IngestSettings
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ _CODECS: Final = {"lz4": codec.has_lz4, "zstd": codec.has_zstd, "snappy": codec.
 async def serve(settings: IngestSettings, stop: asyncio.Event, *, reuse_port: bool = False) -> int:
     """Serve until `stop`; then stop accepting, answer in-flight requests, flush, return 0."""
     registry = CollectorRegistry()
+    if settings.compat and settings.id_secret == DEV_ID_SECRET:
+        log.warning(
+            "CENSUS_INGEST_ID_SECRET is the local-development default: set your own in production"
+        )
     app = create_app(settings, registry=registry)
     runner = web.AppRunner(
         app,
