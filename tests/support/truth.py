@@ -54,7 +54,8 @@ def expected_views(pings: list[dict[str, Any]], catalogs: Catalogs) -> ExpectedV
         pings_per_install[key] += 1
         catalog = catalogs.get(ping["product"])
         assert catalog is not None
-        dims = {d: ping["attrs"][d] for d in catalog.dimensions if d in ping["attrs"]}
+        attrs = ping.get("attrs", {})
+        dims = {d: attrs[d] for d in catalog.dimensions if d in attrs}
         events[(ping["product"], ping["event"], json.dumps(dims, sort_keys=True))] += 1
 
     active: dict[tuple[str, str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -67,10 +68,10 @@ def expected_views(pings: list[dict[str, Any]], catalogs: Catalogs) -> ExpectedV
         row[1] += pings_per_install[(product, _id)]
         dau[product] += 1
         skip = ORDER_DEPENDENT.get(product, frozenset())
-        for attr, value in ping["attrs"].items():
+        for attr, value in ping.get("attrs", {}).items():
             if attr not in skip:
                 adoption[(product, attr, _text(value))] += 1
-        for key, number in ping["counts"].items():
+        for key, number in ping.get("counts", {}).items():
             if key not in skip:
                 values[(product, key)].append(number)
     return ExpectedViews(

@@ -1,0 +1,175 @@
+"""Faults while the fleet runs: kill -9 a service, stop Kafka, stop PostgreSQL; then recovery.
+
+After each: every ping acknowledged with 202 is counted exactly once, nothing else is counted,
+ingest answered 503 (never 202) while Kafka was down, and every service is ready again without
+anyone restarting it (except the one that was killed).
+
+These tests stop servers, so they run on a private Kafka and PostgreSQL of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from schemas.catalog import load_catalogs
+from tests.conftest import temporary_database
+from tests.support.pipeline import Pipeline, actual_views, run_fleet, running_pipeline, wait_counted
+from tests.support.processes import wait_until_ready
+from tests.support.stack import ROOT, LocalStack, StackEndpoints
+from tests.support.truth import expected_views, load_truth
+from tests.support.utcday import same_utc_day_for
+
+CATALOGS = load_catalogs()
+FLEET_SECONDS = 30
+FAULT_AFTER_S = 6
+
+
+@pytest.fixture(scope="module")
+def private_stack() -> Iterator[StackEndpoints]:
+    stack = LocalStack(
+        local_dir=ROOT / ".local" / "test-faults",
+        kafka_port=29392,
+        kafka_controller_port=29393,
+        pg_port=56732,
+    )
+    stack.up()
+    try:
+        yield StackEndpoints(stack.bootstrap, stack.dsn("census"), stack)
+    finally:
+        stack.down()
+
+
+def probe_ping() -> dict[str, object]:
+    return {
+        "product": "novu",
+        "install_id": str(uuid.uuid4()),
+        "event": "beacon",
+        "version": "2.0.0",
+        "platform": "docker",
+        "os": "linux",
+        "arch": "amd64",
+        "ping_id": str(uuid.uuid4()),
+    }
+
+
+async def post(session: aiohttp.ClientSession, url: str, ping: dict[str, object]) -> int:
+    try:
+        async with session.post(url + "/v1/ping", json=ping) as response:
+            await response.read()
+            return response.status
+    except (aiohttp.ClientError, TimeoutError):
+        return 0
+
+
+async def probe_until(
+    url: str, stop: asyncio.Event, statuses: list[int], probes: list[dict[str, object]]
+) -> None:
+    """Post fresh pings every 0.2 s until `stop`; record each status and what was sent."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+        while not stop.is_set():
+            ping = probe_ping()
+            probes.append(ping)
+            statuses.append(await post(session, url, ping))
+            await asyncio.sleep(0.2)
+
+
+async def deliver(url: str, pings: list[dict[str, object]], truth: Path) -> None:
+    """Resend every probe until it is acknowledged (as a client with ping_id would) into truth."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+        with truth.open("a", encoding="utf-8") as out:
+            for ping in pings:
+                deadline = asyncio.get_running_loop().time() + 60
+                while await post(session, url, ping) != 202:
+                    assert asyncio.get_running_loop().time() < deadline, "ingest did not recover"
+                    await asyncio.sleep(0.5)
+                out.write(json.dumps(ping, sort_keys=True) + "\n")
+
+
+Fault = Callable[[Pipeline, LocalStack, Path], Awaitable[None]]
+
+
+async def kill_ingest(pipeline: Pipeline, _stack: LocalStack, _truth: Path) -> None:
+    pipeline.ingest.kill()
+    await asyncio.sleep(1)  # the fleet meets a dead port for a moment, as in a real crash
+    await pipeline.ingest.start()
+
+
+async def kill_aggregator(pipeline: Pipeline, _stack: LocalStack, _truth: Path) -> None:
+    pipeline.aggregator.kill()
+    await asyncio.sleep(1)
+    await pipeline.aggregator.start(ready_within_s=90)
+
+
+async def stop_kafka(pipeline: Pipeline, stack: LocalStack, truth: Path) -> None:
+    await asyncio.to_thread(stack.stop_kafka)
+    stop, statuses, probes = asyncio.Event(), list[int](), list[dict[str, object]]()
+    prober = asyncio.create_task(probe_until(pipeline.ingest_url, stop, statuses, probes))
+    await asyncio.sleep(10)
+    stop.set()
+    await prober
+    assert 202 not in statuses, "ingest acknowledged a ping while Kafka was down"
+    assert statuses.count(503) >= 5, statuses
+    await asyncio.to_thread(stack.start_kafka)
+    for service in pipeline.services:
+        await wait_until_ready(service.ready_url, within_s=90, process=service.process)
+    await deliver(pipeline.ingest_url, probes, truth)
+
+
+async def stop_postgres(pipeline: Pipeline, stack: LocalStack, _truth: Path) -> None:
+    await asyncio.to_thread(stack.stop_postgres)
+    await asyncio.sleep(10)
+    await asyncio.to_thread(stack.start_postgres)
+    await wait_until_ready(
+        pipeline.aggregator.ready_url, within_s=90, process=pipeline.aggregator.process
+    )
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [kill_ingest, kill_aggregator, stop_kafka, stop_postgres],
+    ids=["kill-9-ingest", "kill-9-aggregator", "kafka-down-10s", "postgres-down-10s"],
+)
+async def test_exactly_once_through_the_fault(
+    private_stack: StackEndpoints, tmp_path: Path, fault: Fault
+) -> None:
+    assert private_stack.stack is not None
+    await same_utc_day_for(seconds=300)
+    truth = tmp_path / "truth.jsonl"
+    async with (
+        temporary_database(private_stack) as dsn,
+        running_pipeline(
+            bootstrap=private_stack.bootstrap, dsn=dsn, logs=tmp_path / "logs"
+        ) as pipeline,
+    ):
+        fleet = await run_fleet(
+            pipeline.ingest_url,
+            truth,
+            seconds=FLEET_SECONDS,
+            rate=150,
+            installs=500,
+            batch=5,
+            seed=7,
+        )
+        await asyncio.sleep(FAULT_AFTER_S)
+        await fault(pipeline, private_stack.stack, truth)
+        _, stderr = await fleet.communicate()
+        assert fleet.returncode == 0, stderr.decode()[-3000:]
+        pings = load_truth(truth)
+        unique = len({p["ping_id"] for p in pings})
+        counted = await wait_counted(dsn, unique, within_s=120)
+        assert counted == unique, f"{counted} pings counted, {unique} acknowledged"
+        for service in pipeline.services:
+            await wait_until_ready(service.ready_url, within_s=30, process=service.process)
+        expected = expected_views(pings, CATALOGS)
+        actual = await actual_views(dsn, dt.datetime.now(dt.UTC).date())
+        assert actual.active == expected.active
+        assert actual.dau == expected.dau
+        assert actual.events == expected.events
