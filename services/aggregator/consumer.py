@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 DLQ_REASON_HEADER = "census-dlq-reason"
 DLQ_SOURCE_HEADER = "census-dlq-source"
 SHUTDOWN_FLUSH_S = 30.0
+REVOKE_WAIT_S = 10.0
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -65,6 +66,8 @@ class Aggregator:
         self._joined = False
         self._store_ok = False
         self._backing_off = False
+        self._inflight: asyncio.Task[None] | None = None
+        self._fatal: BaseException | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -83,11 +86,15 @@ class Aggregator:
 
     async def revoked(self, partitions: set[int]) -> None:
         """Flush what we have before the partitions move; what fails is left to the new owner."""
+        # The loop may hand off one more batch while we wait: settle until nothing is in flight.
+        while self._inflight is not None:
+            if not await self._settle_inflight(REVOKE_WAIT_S, poll=False):
+                log.warning("a flush was still retrying at revocation; its records are replayed")
         try:
-            await self._flush_once()
+            await self._flush_once(self._take_batch())
         except StoreError as exc:
-            log.warning("flush before revocation failed (%s); the new owner replays it", exc)
-        self._batch = self._batch.without(partitions)
+            log.warning("flush before revocation failed (%s); its records will be replayed", exc)
+            self._reseek_all()
         self._assigned -= partitions
         self._pending -= partitions
         for p in partitions:
@@ -111,7 +118,8 @@ class Aggregator:
     async def _seek_pending(self) -> None:
         consumer = self._consumer
         assert consumer is not None
-        stored = await self._store.stored_offsets(self._group, self._topic)
+        async with self._lock:  # one connection: never beside a flush in flight
+            stored = await self._store.stored_offsets(self._group, self._topic)
         pending = sorted(self._pending & self._assigned)
         for p in pending:
             tp = TopicPartition(self._topic, p)
@@ -176,9 +184,19 @@ class Aggregator:
 
     # flushing ------------------------------------------------------------------------------
 
-    async def _flush_once(self) -> None:
+    def _take_batch(self) -> Batch:
+        batch, self._batch = self._batch, Batch()
+        return batch
+
+    def _reseek_all(self) -> None:
+        """Forget what is in memory and read every partition again from the stored offsets."""
+        self._batch = Batch()
+        self._pending |= self._assigned
+        self._pause_all()
+
+    async def _flush_once(self, batch: Batch) -> None:
+        """Write one batch; on success its offsets become the stored ones."""
         async with self._lock:
-            batch = self._batch
             if batch.empty:
                 return
             await self._send_dead(batch.dead)
@@ -198,16 +216,13 @@ class Aggregator:
                     records=batch.all_records(),
                 )
             except FencedError as exc:
-                log.warning("%s: dropping the batch and seeking again", exc)
-                self._batch = Batch()
-                self._pending |= self._assigned
-                if self._consumer is not None and self._assigned:
-                    self._consumer.pause(*[TopicPartition(self._topic, p) for p in self._assigned])
+                log.warning("%s: dropping what is in memory and seeking again", exc)
+                self._reseek_all()
                 return
             self._store_ok = True
-            self._batch = Batch()
             for claim in claims:
-                self._stored[claim.partition] = claim.next_offset
+                if claim.partition in self._assigned:
+                    self._stored[claim.partition] = claim.next_offset
             self._metrics.flush_latency.observe(time.perf_counter() - started)
             self._metrics.batch_size.observe(batch.size)
             self._metrics.rows_written.inc(result.rows_written)
@@ -231,12 +246,15 @@ class Aggregator:
         except KafkaError as exc:
             log.info("could not mirror offsets to Kafka: %s", exc)
 
-    async def _flush(self, stop: asyncio.Event, *, deadline: float | None = None) -> None:
-        """Flush, retrying with back-off while fetching is paused; never skips a record."""
+    async def _flush(self, batch: Batch, *, deadline: float | None = None) -> None:
+        """Flush `batch`, retrying with back-off while fetching is paused; never skips a record.
+
+        Runs as a task while the loop fills the next batch, so PostgreSQL and decoding overlap.
+        """
         delay = 0.2
         while True:
             try:
-                await self._flush_once()
+                await self._flush_once(batch)
             except StoreError as exc:
                 self._metrics.flush_errors.inc()
                 if not exc.retryable:
@@ -249,7 +267,7 @@ class Aggregator:
                 if deadline is not None and time.monotonic() + delay > deadline:
                     log.error("giving up the last flush; its records will be replayed")
                     return
-                await self._idle(delay)
+                await asyncio.sleep(delay)
                 delay = min(delay * 2, self._settings.retry_max_s)
                 continue
             if self._backing_off:
@@ -257,6 +275,40 @@ class Aggregator:
                 self._resume_ready()
                 log.info("flushing again")
             return
+
+    async def _hand_off(self) -> None:
+        """Start flushing the current batch once the previous flush has committed."""
+        await self._settle_inflight(None)
+        self._inflight = asyncio.create_task(self._flush(self._take_batch()))
+
+    async def _settle_inflight(self, within_s: float | None, *, poll: bool = True) -> bool:
+        """Wait for the flush in flight, staying a live group member meanwhile.
+
+        With a time limit, a flush still retrying then is cancelled and everything in memory is
+        read again from the stored offsets; returns False in that case.
+        """
+        task = self._inflight
+        if task is None:
+            return True
+        started = time.monotonic()
+        while not task.done():
+            await asyncio.wait({task}, timeout=1.0)
+            if task.done():
+                break
+            if within_s is not None and time.monotonic() - started > within_s:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                self._inflight = None
+                self._reseek_all()
+                return False
+            if poll and self._consumer is not None:
+                await self._idle(0)
+        self._inflight = None
+        exc = task.exception()
+        if exc is not None:  # a flush that cannot be retried ends the service
+            self._fatal = exc
+            self._reseek_all()
+        return True
 
     def _pause_all(self) -> None:
         if self._consumer is not None and self._assigned:
@@ -271,7 +323,8 @@ class Aggregator:
         """Wait while staying a live group member (paused partitions return no records)."""
         consumer = self._consumer
         assert consumer is not None
-        data = await consumer.getmany(timeout_ms=int(seconds * 1000))
+        room = max(1, self._settings.batch_records - self._batch.size)
+        data = await consumer.getmany(timeout_ms=int(seconds * 1000), max_records=room)
         for tp, messages in data.items():
             for m in messages:
                 self._take(tp.partition, m.offset, m.key, m.value)
@@ -307,7 +360,10 @@ class Aggregator:
             try:
                 self._consumer.subscribe([self._topic], listener=_Listener(self))
                 await self._loop(stop)
-                await self._flush(stop, deadline=time.monotonic() + SHUTDOWN_FLUSH_S)
+                await self._settle_inflight(None)
+                if self._fatal is not None:
+                    raise self._fatal
+                await self._flush(self._take_batch(), deadline=time.monotonic() + SHUTDOWN_FLUSH_S)
             finally:
                 await asyncio.wait_for(self._consumer.stop(), timeout=30)
         finally:
@@ -319,6 +375,8 @@ class Aggregator:
         s = self._settings
         delay = 0.2
         while not stop.is_set():
+            if self._fatal is not None:
+                raise self._fatal
             if self._pending:
                 try:
                     await self._seek_pending()
@@ -332,7 +390,8 @@ class Aggregator:
                     continue
             elif not self._store_ok:
                 try:
-                    await self._store.check()
+                    async with self._lock:
+                        await self._store.check()
                     self._store_ok = True
                 except StoreError:
                     pass
@@ -348,5 +407,5 @@ class Aggregator:
             if self._batch.due(
                 self._clock(), max_records=s.batch_records, max_age_s=s.flush_interval_s
             ):
-                await self._flush(stop)
+                await self._hand_off()
             self._update_lag()
