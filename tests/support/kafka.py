@@ -60,3 +60,44 @@ async def read_all(
         return out
     finally:
         await consumer.stop()
+
+
+async def dump_all_topics(bootstrap: str) -> bytes:
+    """Every record of every topic (internal ones too): keys, values and headers, concatenated."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = list(await admin.list_topics())
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning()
+        end = await consumer.end_offsets(partitions)
+        chunks: list[bytes] = []
+        remaining = {tp for tp in partitions if end[tp] > 0}
+        deadline = asyncio.get_running_loop().time() + 60
+        while remaining:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"could not read to the end of {sorted(map(str, remaining))}")
+            batch = await consumer.getmany(timeout_ms=500)
+            for tp, records in batch.items():
+                for record in records:
+                    chunks += [record.key or b"", record.value or b""]
+                    chunks += [name.encode() + value for name, value in record.headers]
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        return b"\n".join(chunks)
+    finally:
+        await consumer.stop()

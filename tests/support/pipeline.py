@@ -74,12 +74,18 @@ def _service(
 
 @asynccontextmanager
 async def running_pipeline(
-    *, bootstrap: str, dsn: str, logs: Path, with_retention: bool = False
+    *,
+    bootstrap: str,
+    dsn: str,
+    logs: Path,
+    with_retention: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Pipeline]:
     """Start ingest and aggregator (and retention) against `dsn`; stop them all afterwards."""
     await migrated(dsn)
     topic = f"census.e2e.{uuid.uuid4().hex[:10]}"
     env = service_env(bootstrap, dsn, topic, group=f"census-e2e-{uuid.uuid4().hex[:8]}")
+    env.update(extra_env or {})
     port = free_port()
     ingest = _service(
         "ingest", {**env, "CENSUS_INGEST_PORT": str(port)}, "CENSUS_INGEST_OPS_PORT", logs
