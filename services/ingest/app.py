@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -87,7 +88,7 @@ class Gateway:
         )
 
     def _refuse(self, route: str, rejection: Rejection) -> web.Response:
-        self.metrics.rejected(rejection.error)
+        self.metrics.rejected(rejection.error, rejection.product)
         return self._reply(
             route, rejection.status, Error(rejection.error, rejection.path, rejection.reason)
         )
@@ -168,6 +169,7 @@ class Gateway:
             )
         self.metrics.produce_latency.observe(time.perf_counter() - started)
         self.metrics.pings_accepted.inc(len(records))
+        self.metrics.accepted(record.product for record in records)
         if checked.dropped_fields:
             self.metrics.dropped_fields.inc(len(checked.dropped_fields))
         return self._reply(route, 202, Accepted(len(records), checked.dropped_fields))
@@ -215,7 +217,13 @@ class Gateway:
         context = CompatContext(self.catalogs, self.settings.id_secret.encode())
 
         def parse(body: bytes, _content_type: str) -> Checked:
-            return route.adapt(body, context)
+            try:
+                return route.adapt(body, context)
+            except Rejection as rejection:
+                if rejection.product is None and rejection.status == 422:
+                    # The route names the product even when the body could not.
+                    raise dataclasses.replace(rejection, product=route.mapping.product) from None
+                raise
 
         async def handler(request: web.Request) -> web.Response:
             return await self._post(request, route.path, (JSON,), parse)
@@ -244,10 +252,13 @@ def create_app(
     Serve it with `runner_options(settings)`: aiohttp must not decompress bodies itself, or the
     decompressed-size limit would not apply.
     """
-    metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
+    catalogs = catalogs if catalogs is not None else load_catalogs()
+    metrics = IngestMetrics(
+        registry if registry is not None else CollectorRegistry(), catalogs.products
+    )
     gateway = Gateway(
         settings,
-        catalogs=catalogs if catalogs is not None else load_catalogs(),
+        catalogs=catalogs,
         metrics=metrics,
         clock=clock,
     )

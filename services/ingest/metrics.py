@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -23,8 +23,11 @@ REJECT_REASONS: Final = (
 )
 
 
+PRODUCT_OUTCOMES: Final = ("accepted", "invalid")
+
+
 class IngestMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, products: Iterable[str] = ()) -> None:
         self._requests = Counter(
             "census_ingest_requests_total",
             "HTTP requests by route and status",
@@ -61,6 +64,19 @@ class IngestMetrics:
             "pings handed to the producer and not yet acknowledged",
             registry=registry,
         )
+        # Per catalogued product (a fixed set, never the client's string): how many pings were
+        # accepted and how many were refused as invalid, so an alert can see one product's
+        # client release start sending broken pings.
+        self._product_pings = Counter(
+            "census_ingest_product_pings_total",
+            "pings of a catalogued product, by outcome (accepted or invalid)",
+            ["product", "outcome"],
+            registry=registry,
+        )
+        self._products = frozenset(products)
+        for product in self._products:
+            for outcome in PRODUCT_OUTCOMES:
+                self._product_pings.labels(product, outcome)
         for reason in REJECT_REASONS:
             self._rejected.labels(reason)
         # Resolving a labelled child takes a lock and a dict lookup; do it once per pair.
@@ -73,8 +89,16 @@ class IngestMetrics:
             self._request_children[(route, status)] = child
         child.inc()
 
-    def rejected(self, reason: str) -> None:
+    def rejected(self, reason: str, product: str | None = None) -> None:
         self._rejected.labels(reason if reason in REJECT_REASONS else "invalid_ping").inc()
+        if product in self._products and reason in {"invalid_ping", "unknown_event"}:
+            self._product_pings.labels(product, "invalid").inc()
+
+    def accepted(self, products: Iterable[str]) -> None:
+        """One accepted request's pings, by product."""
+        for product in products:
+            if product in self._products:
+                self._product_pings.labels(product, "accepted").inc()
 
     def track_inflight(self, read: Callable[[], int]) -> None:
         self._inflight.set_function(lambda: float(read()))

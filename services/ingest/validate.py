@@ -26,6 +26,8 @@ class Rejection(Exception):
     error: str
     path: str
     reason: str
+    product: str | None = None
+    """The product the refused ping claims, where the body got far enough to say (for metrics)."""
 
     def body(self) -> dict[str, Any]:
         return {"error": self.error, "path": self.path, "reason": self.reason}
@@ -67,17 +69,30 @@ def _typed_error(
     except UnicodeDecodeError as unicode_exc:
         return Rejection(400, "invalid_json", prefix, _not_utf8(unicode_exc).reason)
     field = validation_error(exc, untyped, item_type)
-    return Rejection(422, "invalid_ping", _prefixed(field.path, prefix), field.reason)
+    return Rejection(
+        422,
+        "invalid_ping",
+        _prefixed(field.path, prefix),
+        field.reason,
+        _claimed_product(untyped, field.path),
+    )
 
 
-def _catalog_error(exc: CatalogViolation) -> Rejection:
+def _claimed_product(untyped: Any, path: str) -> str | None:
+    """The `product` string of the item the error path points into, if there is one."""
+    item = untyped
+    if path.startswith("$[") and isinstance(untyped, list):
+        index = path[2 : path.index("]")]
+        item = untyped[int(index)] if index.isdigit() and int(index) < len(untyped) else None
+    product = item.get("product") if isinstance(item, dict) else None
+    return product if isinstance(product, str) else None
+
+
+def _catalog_error(exc: CatalogViolation, product: str) -> Rejection:
     if exc.path.endswith(".product"):
-        error = "unknown_product"
-    elif exc.path.endswith(".event"):
-        error = "unknown_event"
-    else:
-        error = "invalid_ping"
-    return Rejection(422, error, exc.path, exc.reason)
+        return Rejection(422, "unknown_product", exc.path, exc.reason)
+    error = "unknown_event" if exc.path.endswith(".event") else "invalid_ping"
+    return Rejection(422, error, exc.path, exc.reason, product)
 
 
 def _check(pings: list[Ping], catalogs: Catalogs, *, batch: bool) -> Checked:
@@ -87,7 +102,7 @@ def _check(pings: list[Ping], catalogs: Catalogs, *, batch: bool) -> Checked:
         try:
             result = check_ping(ping, catalogs, path=f"$[{index}]" if batch else "$")
         except CatalogViolation as exc:
-            raise _catalog_error(exc) from None
+            raise _catalog_error(exc, ping.product) from None
         checked.append(result.ping)
         for name in result.dropped_fields:
             dropped[name] = None

@@ -424,3 +424,27 @@ async def test_openapi_is_generated_from_the_structs() -> None:
 def test_install_ids_in_samples_are_unique() -> None:
     assert len({pulse_ping()["install_id"] for _ in range(10)}) == 10
     assert uuid.UUID(pulse_ping()["install_id"]).version == 4
+
+
+async def test_product_metric_counts_accepted_and_invalid_pings_per_product() -> None:
+    registry = CollectorRegistry()
+    async with ingest_client(registry=registry) as client:
+        assert (
+            await client.post("/v1/ping", data=encode(pulse_ping()), headers=JSON)
+        ).status == 202
+        bad_count = pulse_ping(counts={"vms": -1})
+        assert (await client.post("/v1/ping", data=encode(bad_count), headers=JSON)).status == 422
+        batch = [pulse_ping(), pulse_ping(event="nope")]
+        assert (await client.post("/v1/batch", data=encode(batch), headers=JSON)).status == 422
+        unknown = pulse_ping(product="not-catalogued")
+        assert (await client.post("/v1/ping", data=encode(unknown), headers=JSON)).status == 422
+
+    def product_pings(outcome: str, product: str = "pulse") -> float | None:
+        return registry.get_sample_value(
+            "census_ingest_product_pings_total", {"product": product, "outcome": outcome}
+        )
+
+    assert product_pings("accepted") == 1
+    assert product_pings("invalid") == 2
+    assert product_pings("accepted", "novu") == 0
+    assert product_pings("invalid", "not-catalogued") is None
