@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -103,41 +103,70 @@ def unique_pings(records: Iterable[PingRecord]) -> list[PingRecord]:
     return out
 
 
-def reduce_days(records: Iterable[PingRecord]) -> dict[DayKey, InstallDay]:
-    """Fold records, in consumption order, into one InstallDay per (day, product, install)."""
-    days: dict[DayKey, InstallDay] = {}
-    for record in records:
-        key = (utc_day(record.received_at), record.product, record.install_id)
-        current = days.get(key)
+def reduce_days(
+    records: Sequence[PingRecord], days: Sequence[dt.date] | None = None
+) -> dict[DayKey, InstallDay]:
+    """Fold records, in consumption order, into one InstallDay per (day, product, install).
+
+    `days` are the records' UTC days when the caller has them already. A record's attrs and
+    counts dicts are shared, never copied: nothing here mutates them.
+    """
+    if days is None:
+        days = [utc_day(r.received_at) for r in records]
+    out: dict[DayKey, InstallDay] = {}
+    for record, day in zip(records, days, strict=True):
+        at = record.received_at
+        key = (day, record.product, record.install_id)
+        current = out.get(key)
         if current is None:
-            days[key] = InstallDay.of(record)
+            out[key] = InstallDay(
+                record.version,
+                record.platform,
+                record.os,
+                record.arch,
+                record.attrs,
+                record.counts,
+                1,
+                at,
+                at,
+            )
             continue
         current.pings += 1
-        if record.received_at < current.first_ping:
-            current.first_ping = record.received_at
-        if record.received_at >= current.last_ping:
-            current.last_ping = record.received_at
-            current.take_state(InstallDay.of(record))
-    return days
+        if at < current.first_ping:
+            current.first_ping = at
+        if at >= current.last_ping:
+            current.last_ping = at
+            current.version = record.version
+            current.platform = record.platform
+            current.os = record.os
+            current.arch = record.arch
+            current.attrs = record.attrs
+            current.counts = record.counts
+    return out
 
 
-def count_events(records: Iterable[PingRecord], catalogs: Catalogs) -> Counter[EventKey]:
+def count_events(
+    records: Sequence[PingRecord], catalogs: Catalogs, days: Sequence[dt.date] | None = None
+) -> Counter[EventKey]:
     """Pings per (day, product, event, values of the product's declared dimension attrs)."""
+    if days is None:
+        days = [utc_day(r.received_at) for r in records]
     dimensions: dict[str, tuple[str, ...]] = {}
+    texts: dict[tuple[str, tuple[str | bool | None, ...]], str] = {}
     events: Counter[EventKey] = Counter()
-    for record in records:
-        dims = dimensions.get(record.product)
+    for record, day in zip(records, days, strict=True):
+        product = record.product
+        dims = dimensions.get(product)
         if dims is None:
-            catalog = catalogs.get(record.product)
-            dims = dimensions[record.product] = catalog.dimensions if catalog else ()
-        values = {d: record.attrs[d] for d in dims if d in record.attrs}
-        key = (
-            utc_day(record.received_at),
-            record.product,
-            record.event,
-            _JSON.encode(values).decode(),
-        )
-        events[key] += 1
+            catalog = catalogs.get(product)
+            dims = dimensions[product] = catalog.dimensions if catalog else ()
+        attrs = record.attrs
+        values = tuple(attrs.get(d) for d in dims)
+        text = texts.get((product, values))
+        if text is None:
+            present = {d: v for d, v in zip(dims, values, strict=True) if v is not None}
+            text = texts[(product, values)] = _JSON.encode(present).decode()
+        events[(day, product, record.event, text)] += 1
     return events
 
 
@@ -224,21 +253,26 @@ class RollupDelta:
         if old is not None:
             self._active(day, product, old, -1, -old.pings)
         self._active(day, product, new, 1, pings)
-        old_attrs = {} if old is None else old.attrs
-        for name, value in old_attrs.items():
-            if new.attrs.get(name, None) != value or type(new.attrs.get(name)) is not type(value):
-                self.attrs[(day, product, name, attr_text(value))] -= 1
-        for name, value in new.attrs.items():
-            previous = old_attrs.get(name, None)
-            if previous != value or type(previous) is not type(value):
+        if old is None:
+            for name, value in new.attrs.items():
                 self.attrs[(day, product, name, attr_text(value))] += 1
-        old_counts: dict[str, int] = {} if old is None else old.counts
-        for name, count in old_counts.items():
-            if new.counts.get(name) != count:
-                self._count((day, product, name)).remove(count)
-        for name, count in new.counts.items():
-            if old_counts.get(name) != count:
+            for name, count in new.counts.items():
                 self._count((day, product, name)).add(count)
+            return
+        if old.attrs is not new.attrs and old.attrs != new.attrs:
+            for name, value in old.attrs.items():
+                if attr_text(value) != _text_or_none(new.attrs.get(name)):
+                    self.attrs[(day, product, name, attr_text(value))] -= 1
+            for name, value in new.attrs.items():
+                if attr_text(value) != _text_or_none(old.attrs.get(name)):
+                    self.attrs[(day, product, name, attr_text(value))] += 1
+        if old.counts is not new.counts and old.counts != new.counts:
+            for name, count in old.counts.items():
+                if new.counts.get(name) != count:
+                    self._count((day, product, name)).remove(count)
+            for name, count in new.counts.items():
+                if old.counts.get(name) != count:
+                    self._count((day, product, name)).add(count)
 
 
 @dataclass(slots=True)
