@@ -12,6 +12,8 @@ import logging
 import sys
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from services.common.settings import LogSettings
 
 
@@ -50,12 +52,37 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class RedactAiohttpClientDetails(logging.Filter):
+    """aiohttp's server logs name the client's address ("Error handling request from %s") and,
+    for a malformed request, echo the offending header line: neither may reach our logs.
+
+    A malformed request is the client's problem, not ours: it becomes one INFO line without a
+    traceback. Any other aiohttp error keeps its traceback but loses the address.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiohttp."):
+            return True
+        if "from %s" in str(record.msg):
+            record.msg = str(record.msg).replace(" from %s", "")
+            record.args = ()
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg = "refused a malformed HTTP request (%s)"
+            record.args = (exc.code,)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def configure_logging(service: str, settings: LogSettings) -> None:
     """Route the root logger to stderr in the configured format; call once per process."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter(service) if settings.format == "json" else TextFormatter(service)
     )
+    handler.addFilter(RedactAiohttpClientDetails())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level.upper())

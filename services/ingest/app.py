@@ -73,7 +73,9 @@ class Gateway:
             rate=settings.rate_per_s, burst=settings.rate_burst, capacity=settings.rate_clients
         )
         self._openapi = openapi_bytes(
-            max_batch=settings.max_batch, compat=COMPAT_ROUTES if settings.compat else ()
+            max_batch=settings.max_batch,
+            compat=COMPAT_ROUTES if settings.compat else (),
+            catalogs=catalogs,
         )
         self._retry_after = str(settings.retry_after_s)
 

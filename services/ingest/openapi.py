@@ -7,6 +7,8 @@ from typing import Any, Final
 
 import msgspec
 
+from schemas.catalog import Catalogs
+from schemas.jsonschema import catalog_ping_schemas
 from schemas.ping import Ping
 from services.ingest.compat.registry import CompatRoute
 from services.ingest.replies import Accepted, Error
@@ -61,15 +63,6 @@ def _responses() -> dict[str, Any]:
     return responses
 
 
-def _gzip_header() -> dict[str, Any]:
-    return {
-        "name": "Content-Encoding",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string", "enum": ["gzip", "identity"]},
-    }
-
-
 def _compat_paths(routes: Sequence[CompatRoute], components: dict[str, Any]) -> dict[str, Any]:
     """The product's own body; responses exactly as /v1/ping's."""
     paths: dict[str, Any] = {}
@@ -83,7 +76,6 @@ def _compat_paths(routes: Sequence[CompatRoute], components: dict[str, Any]) -> 
                 "description": f"Body as {mapping.source} sends it. Unknown fields are ignored "
                 "and listed in `dropped_fields`; identifying fields are dropped on arrival "
                 "(docs/fields.md lists the fate of every field). Status rules as /v1/ping.",
-                "parameters": [_gzip_header()],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": schema}},
@@ -94,26 +86,35 @@ def _compat_paths(routes: Sequence[CompatRoute], components: dict[str, Any]) -> 
     return paths
 
 
-def build_openapi(*, max_batch: int, compat: Sequence[CompatRoute] = ()) -> dict[str, Any]:
+def build_openapi(
+    *, max_batch: int, compat: Sequence[CompatRoute] = (), catalogs: Catalogs | None = None
+) -> dict[str, Any]:
+    """The spec; with `catalogs`, a ping is one of the catalogued products' pings, each with its
+    events, attrs and bounds, so a generated valid body is one the gateway accepts."""
     (ping_schema,), components = msgspec.json.schema_components([Ping], ref_template=_REF)
+    if catalogs is not None:
+        products = catalog_ping_schemas(catalogs)
+        components.update(products)
+        ping_schema = {"oneOf": [{"$ref": _REF.format(name=name)} for name in products]}
     _, reply_components = msgspec.json.schema_components([Accepted, Error], ref_template=_REF)
     components.update(reply_components)
     compat_paths = _compat_paths(compat, components)
-    batch_schema = {"type": "array", "items": ping_schema, "minItems": 1, "maxItems": max_batch}
+    # No maxItems: a batch over the limit is a 413 (a size limit), not a schema violation.
+    batch_schema = {"type": "array", "items": ping_schema, "minItems": 1}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Census ingest",
             "version": "1",
             "description": "Anonymous phone-home pings. Undeclared attrs/counts keys are dropped "
-            "and listed in `dropped_fields`; unknown top-level fields are ignored.",
+            "and listed in `dropped_fields`; unknown top-level fields are ignored. Every POST "
+            "accepts `Content-Encoding: gzip` (the decompressed size is limited too).",
         },
         "paths": {
             "/v1/ping": {
                 "post": {
                     "summary": "one ping",
-                    "parameters": [_gzip_header()],
-                    "requestBody": {
+                        "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": ping_schema}},
                     },
@@ -123,8 +124,7 @@ def build_openapi(*, max_batch: int, compat: Sequence[CompatRoute] = ()) -> dict
             "/v1/batch": {
                 "post": {
                     "summary": f"up to {max_batch} pings, all or nothing",
-                    "parameters": [_gzip_header()],
-                    "requestBody": {
+                        "requestBody": {
                         "required": True,
                         "content": {
                             "application/json": {"schema": batch_schema},
@@ -142,5 +142,7 @@ def build_openapi(*, max_batch: int, compat: Sequence[CompatRoute] = ()) -> dict
     }
 
 
-def openapi_bytes(*, max_batch: int, compat: Sequence[CompatRoute] = ()) -> bytes:
-    return msgspec.json.encode(build_openapi(max_batch=max_batch, compat=compat))
+def openapi_bytes(
+    *, max_batch: int, compat: Sequence[CompatRoute] = (), catalogs: Catalogs | None = None
+) -> bytes:
+    return msgspec.json.encode(build_openapi(max_batch=max_batch, compat=compat, catalogs=catalogs))

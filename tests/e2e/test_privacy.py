@@ -55,6 +55,19 @@ def marked_ping() -> dict[str, object]:
     }
 
 
+async def send_malformed_request(url: str) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /v1/ping HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: " + CLIENT_ADDRESS.encode()
+        + b"\r\nX-Note: marker-host-7f3a.example.org\x00\r\nContent-Length: 2\r\n\r\n{}"
+    )  # fmt: skip
+    await writer.drain()
+    assert b" 400 " in await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+
+
 def pg_dump(dsn: str) -> bytes:
     binary = shutil.which("pg_dump") or "/usr/lib/postgresql/15/bin/pg_dump"
     return subprocess.run(
@@ -91,6 +104,9 @@ async def test_no_marker_reaches_kafka_postgres_or_logs(
                 pipeline.ingest_url + "/v1/batch", data=json.dumps(pings[:3]), headers=JSON
             ) as reply:  # a retried batch: the same ping_ids again
                 assert reply.status == 202
+            # A malformed request: aiohttp's own error log would name the client and echo the
+            # header; ours must not.
+            await send_malformed_request(pipeline.ingest_url)
         assert await wait_counted(fresh_database, len(pings), within_s=60) == len(pings)
         kafka = await dump_all_topics(stack_endpoints.bootstrap)
         database = await asyncio.to_thread(pg_dump, fresh_database)
