@@ -14,6 +14,7 @@ from schemas.ping import PING_DECODER, PING_LIST_DECODER, Ping
 from schemas.record import SCHEMA_VERSION, PingRecord
 from schemas.validation import CatalogViolation, check_ping
 from services.ingest import fastdecode
+from services.ingest.duplicates import repeated_key
 
 _ANY_JSON: Final = msgspec.json.Decoder()
 
@@ -95,6 +96,12 @@ def _catalog_error(exc: CatalogViolation, product: str) -> Rejection:
     return Rejection(422, error, exc.path, exc.reason, product)
 
 
+def _refuse_repeated_keys(body: bytes, pings: list[Ping], prefix: str = "$") -> None:
+    key = repeated_key(body, pings)
+    if key is not None:
+        raise Rejection(400, "invalid_json", prefix, f"the key {key!r} appears twice in one object")
+
+
 def _check(pings: list[Ping], catalogs: Catalogs, *, batch: bool) -> Checked:
     checked: list[Ping] = []
     dropped: dict[str, None] = {}
@@ -113,6 +120,7 @@ def parse_ping(body: bytes, catalogs: Catalogs) -> Checked:
     """One JSON ping; raises Rejection."""
     fast = fastdecode.decode_ping(body, catalogs)
     if fast is not None:
+        _refuse_repeated_keys(body, [fast])
         return _check([fast], catalogs, batch=False)
     try:
         ping = PING_DECODER.decode(body)
@@ -122,6 +130,7 @@ def parse_ping(body: bytes, catalogs: Catalogs) -> Checked:
         raise _invalid_json(decode_error(exc, body)) from None
     except UnicodeDecodeError as exc:  # msgspec raises it for bad UTF-8 inside a string
         raise _not_utf8(exc) from None
+    _refuse_repeated_keys(body, [ping])
     return _check([ping], catalogs, batch=False)
 
 
@@ -137,6 +146,7 @@ def parse_json_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Chec
     """A JSON array of pings; all or nothing; raises Rejection."""
     fast = fastdecode.decode_pings(body, catalogs)
     if fast is not None and 0 < len(fast) <= max_count:
+        _refuse_repeated_keys(body, fast)
         return _check(fast, catalogs, batch=True)
     try:
         pings = PING_LIST_DECODER.decode(body)
@@ -150,6 +160,7 @@ def parse_json_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Chec
         raise _too_many(max_count)
     if not pings:
         raise _empty()
+    _refuse_repeated_keys(body, pings)
     return _check(pings, catalogs, batch=True)
 
 
@@ -165,10 +176,11 @@ def parse_ndjson_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Ch
         prefix = f"$[{index}]"
         fast = fastdecode.decode_ping(line, catalogs)
         if fast is not None:
+            _refuse_repeated_keys(line, [fast], prefix)
             pings.append(fast)
             continue
         try:
-            pings.append(PING_DECODER.decode(line))
+            ping = PING_DECODER.decode(line)
         except msgspec.ValidationError as exc:
             raise _typed_error(exc, line, Ping, prefix) from None
         except msgspec.DecodeError as exc:
@@ -180,6 +192,8 @@ def parse_ndjson_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Ch
             raise Rejection(
                 400, "invalid_json", prefix, f"line {index + 1}: not UTF-8 at byte {exc.start}"
             ) from None
+        _refuse_repeated_keys(line, [ping], prefix)
+        pings.append(ping)
     return _check(pings, catalogs, batch=True)
 
 
