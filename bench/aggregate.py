@@ -144,6 +144,10 @@ async def consume_only(topic: str, total: int) -> float:
         await consumer.stop()
 
 
+def spawn_aggregator(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "services.cli", "aggregate"], cwd=ROOT, env=env)
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current, peak) resident set size of a process."""
     fields: dict[str, float] = {}
@@ -169,9 +173,7 @@ async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
     }
     conn = await asyncpg.connect(dsn)
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "aggregate"], cwd=ROOT, env=env
-    )
+    process = spawn_aggregator(env)
     first_flush: float | None = None
     peak = 0.0
     try:

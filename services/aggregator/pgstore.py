@@ -347,9 +347,6 @@ class PgTx:
         if not items:
             return 0
 
-        def ext(e: Any, attr: str) -> int | None:
-            return None if e is None else int(getattr(e, attr))
-
         args: list[list[Any]] = [
             [k[0] for k, _ in items],
             [k[1] for k, _ in items],
@@ -357,14 +354,14 @@ class PgTx:
             [d.installs for _, d in items],
             [d.sum for _, d in items],
             ["{" + ",".join(map(str, d.histogram)) + "}" for _, d in items],
-            [ext(d.added_min, "value") for _, d in items],
-            [ext(d.added_min, "installs") for _, d in items],
-            [ext(d.added_max, "value") for _, d in items],
-            [ext(d.added_max, "installs") for _, d in items],
-            [ext(d.removed_min, "value") for _, d in items],
-            [ext(d.removed_min, "installs") for _, d in items],
-            [ext(d.removed_max, "value") for _, d in items],
-            [ext(d.removed_max, "installs") for _, d in items],
+            [d.added_min for _, d in items],
+            [d.added_min_n for _, d in items],
+            [d.added_max for _, d in items],
+            [d.added_max_n for _, d in items],
+            [d.removed_min for _, d in items],
+            [d.removed_min_n for _, d in items],
+            [d.removed_max for _, d in items],
+            [d.removed_max_n for _, d in items],
         ]
         # Existing rows: add the delta; an extreme's install count drops by the installs that
         # left it. New rows: only additions are possible. Rows whose extreme lost its last

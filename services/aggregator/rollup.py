@@ -20,7 +20,7 @@ import msgspec
 
 from schemas.catalog import Catalogs
 from schemas.record import PingRecord
-from services.aggregator.histogram import BUCKETS, bucket
+from services.aggregator.histogram import BUCKETS
 
 DayKey = tuple[dt.date, str, uuid.UUID]
 """(day, product, install_id): one row of install_days."""
@@ -171,55 +171,55 @@ def count_events(
 
 
 @dataclass(slots=True)
-class Extreme:
-    """The smallest (or largest) value seen and how many installs hold it."""
-
-    value: int
-    installs: int
-
-    def merge(self, value: int, smallest: bool) -> None:
-        if value == self.value:
-            self.installs += 1
-        elif (value < self.value) == smallest:
-            self.value, self.installs = value, 1
-
-
-def _extreme(current: Extreme | None, value: int, smallest: bool) -> Extreme:
-    if current is None:
-        return Extreme(value, 1)
-    current.merge(value, smallest)
-    return current
-
-
-@dataclass(slots=True)
 class CountDelta:
     """A change to one rollup_counts row.
 
     min and max are kept exact with the number of installs holding them: the store recomputes
-    them from install_days only when the last install at an extreme leaves it.
+    them from install_days only when the last install at an extreme leaves it. `added_min_n` is
+    how many added values equal `added_min`, and so on.
     """
 
     installs: int = 0
     sum: int = 0
     histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
-    added_min: Extreme | None = None
-    added_max: Extreme | None = None
-    removed_min: Extreme | None = None
-    removed_max: Extreme | None = None
+    added_min: int | None = None
+    added_min_n: int = 0
+    added_max: int | None = None
+    added_max_n: int = 0
+    removed_min: int | None = None
+    removed_min_n: int = 0
+    removed_max: int | None = None
+    removed_max_n: int = 0
 
     def add(self, value: int) -> None:
         self.installs += 1
         self.sum += value
-        self.histogram[bucket(value)] += 1
-        self.added_min = _extreme(self.added_min, value, True)
-        self.added_max = _extreme(self.added_max, value, False)
+        self.histogram[value.bit_length()] += 1
+        low = self.added_min
+        if low is None or value < low:
+            self.added_min, self.added_min_n = value, 1
+        elif value == low:
+            self.added_min_n += 1
+        high = self.added_max
+        if high is None or value > high:
+            self.added_max, self.added_max_n = value, 1
+        elif value == high:
+            self.added_max_n += 1
 
     def remove(self, value: int) -> None:
         self.installs -= 1
         self.sum -= value
-        self.histogram[bucket(value)] -= 1
-        self.removed_min = _extreme(self.removed_min, value, True)
-        self.removed_max = _extreme(self.removed_max, value, False)
+        self.histogram[value.bit_length()] -= 1
+        low = self.removed_min
+        if low is None or value < low:
+            self.removed_min, self.removed_min_n = value, 1
+        elif value == low:
+            self.removed_min_n += 1
+        high = self.removed_max
+        if high is None or value > high:
+            self.removed_max, self.removed_max_n = value, 1
+        elif value == high:
+            self.removed_max_n += 1
 
 
 @dataclass(slots=True)
