@@ -69,6 +69,10 @@ def _typed_error(
         return Rejection(400, "invalid_json", prefix, field.reason)
     except UnicodeDecodeError as unicode_exc:
         return Rejection(400, "invalid_json", prefix, _not_utf8(unicode_exc).reason)
+    except RecursionError:
+        # The typed decode stopped at the first wrong type; the untyped one would recurse as
+        # deep as the client nested. Nothing that deep is a ping.
+        return Rejection(400, "invalid_json", prefix, "JSON nested too deeply to be a ping")
     field = validation_error(exc, untyped, item_type)
     return Rejection(
         422,

@@ -448,3 +448,15 @@ async def test_product_metric_counts_accepted_and_invalid_pings_per_product() ->
     assert product_pings("invalid") == 2
     assert product_pings("accepted", "novu") == 0
     assert product_pings("invalid", "not-catalogued") is None
+
+
+async def test_deeply_nested_json_is_a_400_not_a_500() -> None:
+    deep = b'{"product": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
+    async with ingest_client() as client:
+        for path, body in (("/v1/ping", deep), ("/v1/batch", b"[" + deep + b"]")):
+            response = await client.post(path, data=body, headers=JSON)
+            assert response.status == 400
+            assert "nested too deeply" in (await response.json())["reason"]
+        for route in ("/compat/pulse/v1/telemetry/ping", "/compat/novu/beacon"):
+            response = await client.post(route, data=deep, headers=JSON)
+            assert response.status == 400

@@ -26,6 +26,7 @@ from services.ingest.validate import Checked, Rejection
 T = TypeVar("T")
 
 _ANY: Final = msgspec.json.Decoder()
+TOO_DEEP: Final = "JSON nested too deeply to be a ping"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,8 @@ def decode_json(body: bytes) -> Any:
         raise Rejection(
             400, "invalid_json", "$", f"not UTF-8: invalid byte at byte {exc.start}"
         ) from None
+    except RecursionError:
+        raise Rejection(400, "invalid_json", "$", TOO_DEEP) from None
 
 
 def require_object(raw: Any) -> dict[str, Any]:

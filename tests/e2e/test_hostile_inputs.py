@@ -1,0 +1,202 @@
+"""Hand-made hostile inputs against a running `census ingest`: each gets its 4xx, quickly, and the
+service stays healthy and keeps accepting good pings."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+
+from tests.support.ingest import pulse_ping
+from tests.support.pipeline import service_env
+from tests.support.processes import ServiceProcess, free_port
+from tests.support.stack import StackEndpoints
+
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass
+class Gateway:
+    url: str
+    port: int
+    process: ServiceProcess
+
+
+@pytest.fixture(scope="module")
+async def gateway(
+    stack_endpoints: StackEndpoints, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Gateway]:
+    port, ops = free_port(), free_port()
+    env = service_env(
+        stack_endpoints.bootstrap,
+        "postgresql://unused/x",
+        f"census.hostile.{uuid.uuid4().hex[:8]}",
+        "x",
+    )
+    env.update(
+        {
+            "CENSUS_INGEST_PORT": str(port),
+            "CENSUS_INGEST_OPS_PORT": str(ops),
+            "CENSUS_INGEST_BODY_TIMEOUT_S": "3",
+            "CENSUS_INGEST_HEADER_TIMEOUT_S": "3",
+        }
+    )
+    process = ServiceProcess(
+        ["ingest"], env, ops, tmp_path_factory.mktemp("hostile") / "ingest.log"
+    )
+    await process.start()
+    try:
+        yield Gateway(f"http://127.0.0.1:{port}", port, process)
+    finally:
+        assert await process.stop() == 0
+        assert b"Traceback" not in process.log_path.read_bytes()
+
+
+async def post(
+    url: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, object]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/v1/ping", data=body, headers=headers or JSON) as reply,
+    ):
+        return reply.status, await reply.json(content_type=None)
+
+
+async def still_healthy(gateway: Gateway) -> None:
+    assert gateway.process.process is not None and gateway.process.process.poll() is None
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{gateway.process.ops_port}/healthz") as reply,
+    ):
+        assert reply.status == 200
+    status, _ = await post(gateway.url, json.dumps(pulse_ping()).encode())
+    assert status == 202
+
+
+def ping_text() -> str:
+    return json.dumps(pulse_ping())
+
+
+def with_vms(literal: str) -> bytes:
+    text = ping_text()
+    assert '"vms": 25' in text
+    return text.replace('"vms": 25', f'"vms": {literal}').encode()
+
+
+HOSTILE_BODIES = {
+    "invalid UTF-8": (
+        ping_text().replace('"linux"', '"lin\udcffx"').encode("utf-8", "surrogateescape"),
+        400,
+    ),
+    "NaN": (with_vms("NaN"), 400),
+    "Infinity": (with_vms("-Infinity"), 400),
+    "integer past 2^64": (with_vms("36893488147419103232"), 422),
+    "10,000-deep nesting": (b'{"product": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", 400),
+    "10,000-deep top level": (b"[" * 10_000 + b"]" * 10_000, 400),
+    "duplicate keys": (
+        ping_text().replace('"product": "pulse"', '"product": "novu", "product": "pulse"').encode(),
+        400,
+    ),
+    "not JSON": (b"\x00\x01binary", 400),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_BODIES))
+async def test_hostile_body_gets_its_4xx(gateway: Gateway, name: str) -> None:
+    body, expected = HOSTILE_BODIES[name]
+    status, reply = await post(gateway.url, body)
+    assert status == expected, reply
+    assert reply["reason"]
+    await still_healthy(gateway)
+
+
+async def test_gzip_bomb_is_a_413_not_an_oom(gateway: Gateway) -> None:
+    bomb = gzip.compress(b"\x00" * (256 * 1024 * 1024), compresslevel=9)
+    assert len(bomb) < 1024 * 1024  # small on the wire: only the decompressed-size limit stops it
+    status, reply = await post(gateway.url, bomb, {**JSON, "Content-Encoding": "gzip"})
+    assert status == 413
+    assert "decompressed" in str(reply["reason"])
+    await still_healthy(gateway)
+
+
+async def raw_exchange(port: int, head: bytes, body_chunks: AsyncIterator[bytes]) -> bytes:
+    """Send `head`, then stream the body until the server answers; return the status line."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        answer = asyncio.create_task(reader.readline())
+        writer.write(head)
+        async for chunk in body_chunks:
+            if answer.done():
+                break
+            writer.write(chunk)
+            try:
+                await writer.drain()
+            except ConnectionError:
+                break
+        return await asyncio.wait_for(answer, timeout=30)
+    finally:
+        writer.close()
+
+
+async def test_100_mb_body_is_refused_before_it_is_read(gateway: Gateway) -> None:
+    size = 100 * 1024 * 1024
+
+    async def megabytes() -> AsyncIterator[bytes]:
+        for _ in range(100):
+            yield b" " * (1024 * 1024)
+
+    head = f"POST /v1/ping HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+    status_line = await raw_exchange(gateway.port, head.encode(), megabytes())
+    assert b" 413 " in status_line
+    chunked = b"POST /v1/ping HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async for block in megabytes():
+            yield b"%x\r\n" % len(block) + block + b"\r\n"
+
+    assert b" 413 " in await raw_exchange(gateway.port, chunked, chunks())
+    await still_healthy(gateway)
+
+
+async def test_a_body_at_one_byte_per_second_gets_a_408(gateway: Gateway) -> None:
+    body = ping_text().encode()
+    head = f"POST /v1/ping HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+
+    async def trickle() -> AsyncIterator[bytes]:
+        for byte in body:
+            yield bytes([byte])
+            await asyncio.sleep(1)
+
+    started = asyncio.get_running_loop().time()
+    assert b" 408 " in await raw_exchange(gateway.port, head.encode(), trickle())
+    assert asyncio.get_running_loop().time() - started < 15
+    await still_healthy(gateway)
+
+
+async def test_headers_at_one_byte_per_second_are_cut_off(gateway: Gateway) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    started = asyncio.get_running_loop().time()
+    try:
+        for byte in b"POST /v1/ping HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60:
+            writer.write(bytes([byte]))
+            try:
+                await writer.drain()
+            except ConnectionError:
+                break
+            if reader.at_eof():
+                break
+            try:
+                if await asyncio.wait_for(reader.read(1), timeout=1) == b"":
+                    break  # the server closed the connection
+            except TimeoutError:
+                continue
+    finally:
+        writer.close()
+    assert asyncio.get_running_loop().time() - started < 15
+    await still_healthy(gateway)
