@@ -114,7 +114,7 @@ def build_openapi(
             "/v1/ping": {
                 "post": {
                     "summary": "one ping",
-                        "requestBody": {
+                    "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": ping_schema}},
                     },
@@ -124,7 +124,7 @@ def build_openapi(
             "/v1/batch": {
                 "post": {
                     "summary": f"up to {max_batch} pings, all or nothing",
-                        "requestBody": {
+                    "requestBody": {
                         "required": True,
                         "content": {
                             "application/json": {"schema": batch_schema},
