@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
@@ -18,7 +17,7 @@ from services.aggregator.pgstore import PgRollupStore
 from services.common.lifecycle import run_service, wait_or_stop
 from services.common.logs import configure_logging
 from services.common.ops import OpsServer
-from services.common.settings import SettingsError, help_epilog, load
+from services.common.settings import SettingsError, command_parser, load
 from services.common.topics import TopicSpec, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -71,11 +70,10 @@ async def serve(settings: AggregatorSettings, stop: asyncio.Event) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="census aggregate",
-        description="Consume pings from Kafka into the PostgreSQL rollups, exactly once.",
-        epilog=help_epilog(AggregatorSettings),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "census aggregate",
+        "Consume pings from Kafka into the PostgreSQL rollups, exactly once.",
+        AggregatorSettings,
     )
     parser.parse_args(argv)
     try:

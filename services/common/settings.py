@@ -6,6 +6,7 @@ name, a default and a line of help) or are themselves settings classes (sections
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import ipaddress
 import os
@@ -133,6 +134,16 @@ def help_epilog(cls: type[Any]) -> str:
     lines = ["environment (default in brackets):"]
     lines += [f"  {d.env:<{width}}  {d.help} [{d.default}]" for d in docs]
     return "\n".join(lines)
+
+
+def command_parser(prog: str, description: str, settings: type[Any]) -> argparse.ArgumentParser:
+    """The argument parser of a `census` command; its --help ends with every variable it reads."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=help_epilog(settings),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def positive(name: str, value: float) -> None:

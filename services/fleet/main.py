@@ -13,7 +13,7 @@ from pathlib import Path
 from schemas.catalog import load_catalogs
 from services.common.lifecycle import run_service
 from services.common.logs import configure_logging
-from services.common.settings import LogSettings, SettingsError, help_epilog, load, setting
+from services.common.settings import LogSettings, SettingsError, command_parser, load, setting
 from services.fleet.model import make_fleet
 from services.fleet.schedule import pings
 from services.fleet.sender import FleetSender, SendPlan
@@ -28,11 +28,10 @@ class FleetSettings:
 
 
 def parse_args(argv: list[str], defaults: FleetSettings) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="census fleet",
-        description="Send realistic pings from a simulated fleet; deterministic for a given --seed.",
-        epilog=help_epilog(FleetSettings),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "census fleet",
+        "Send realistic pings from a simulated fleet; deterministic for a given --seed.",
+        FleetSettings,
     )
     parser.add_argument("--url", default=defaults.url, help="ingest base URL [%(default)s]")
     parser.add_argument(

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from services.common.lifecycle import run_service
 from services.common.logs import configure_logging
 from services.common.ops import OpsServer
-from services.common.settings import SettingsError, help_epilog, load
+from services.common.settings import SettingsError, command_parser, load
 from services.ingest.app import create_app, readiness, runner_options
 from services.ingest.config import DEV_ID_SECRET, IngestSettings
 
@@ -103,12 +103,11 @@ def _supervise(settings: IngestSettings, argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="census ingest",
-        description="HTTP gateway: validates pings against the product catalogs and publishes "
+    parser = command_parser(
+        "census ingest",
+        "HTTP gateway: validates pings against the product catalogs and publishes "
         "them to Kafka; 202 only after the broker acknowledged.",
-        epilog=help_epilog(IngestSettings),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        IngestSettings,
     )
     parser.add_argument(
         "--workers",

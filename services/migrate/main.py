@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import datetime as dt
@@ -16,7 +15,7 @@ from services.common.settings import (
     LogSettings,
     PostgresSettings,
     SettingsError,
-    help_epilog,
+    command_parser,
     load,
     setting,
 )
@@ -55,11 +54,10 @@ async def run(settings: MigrateSettings) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="census migrate",
-        description="Apply the numbered SQL migrations in schemas/sql; safe to run twice.",
-        epilog=help_epilog(MigrateSettings),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "census migrate",
+        "Apply the numbered SQL migrations in schemas/sql; safe to run twice.",
+        MigrateSettings,
     )
     parser.parse_args(argv)
     try:

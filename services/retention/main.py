@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import logging
@@ -14,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from services.common.lifecycle import run_service, wait_or_stop
 from services.common.logs import configure_logging
 from services.common.ops import OpsServer
-from services.common.settings import SettingsError, help_epilog, load
+from services.common.settings import SettingsError, command_parser, load
 from services.retention.config import RetentionSettings
 from services.retention.health import PostgresProbe
 from services.retention.metrics import RetentionMetrics
@@ -123,13 +122,12 @@ async def serve(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="census retention",
-        description="Create day partitions ahead and purge rows past their horizon "
+    parser = command_parser(
+        "census retention",
+        "Create day partitions ahead and purge rows past their horizon "
         "(drop whole day partitions; batched DELETE elsewhere). Runs a pass every "
         "CENSUS_RETENTION_INTERVAL_S until SIGTERM.",
-        epilog=help_epilog(RetentionSettings),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        RetentionSettings,
     )
     parser.add_argument(
         "--once", action="store_true", help="run one pass and exit (cron, Kubernetes CronJob)"
