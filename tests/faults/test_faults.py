@@ -108,7 +108,7 @@ async def kill_aggregator(pipeline: Pipeline, _stack: LocalStack, _truth: Path) 
     await pipeline.aggregator.start(ready_within_s=90)
 
 
-async def stop_kafka(pipeline: Pipeline, stack: LocalStack, truth: Path) -> None:
+async def stop_kafka(pipeline: Pipeline, stack: LocalStack, probes_truth: Path) -> None:
     await asyncio.to_thread(stack.stop_kafka)
     stop, statuses, probes = asyncio.Event(), list[int](), list[dict[str, object]]()
     prober = asyncio.create_task(probe_until(pipeline.ingest_url, stop, statuses, probes))
@@ -120,7 +120,7 @@ async def stop_kafka(pipeline: Pipeline, stack: LocalStack, truth: Path) -> None
     await asyncio.to_thread(stack.start_kafka)
     for service in pipeline.services:
         await wait_until_ready(service.ready_url, within_s=90, process=service.process)
-    await deliver(pipeline.ingest_url, probes, truth)
+    await deliver(pipeline.ingest_url, probes, probes_truth)
 
 
 async def stop_postgres(pipeline: Pipeline, stack: LocalStack, _truth: Path) -> None:
@@ -159,10 +159,12 @@ async def test_exactly_once_through_the_fault(
             seed=7,
         )
         await asyncio.sleep(FAULT_AFTER_S)
-        await fault(pipeline, private_stack.stack, truth)
+        # The probes' own truth file: the fleet is still writing to its own.
+        probes = tmp_path / "probes.jsonl"
+        await fault(pipeline, private_stack.stack, probes)
         _, stderr = await fleet.communicate()
         assert fleet.returncode == 0, stderr.decode()[-3000:]
-        pings = load_truth(truth)
+        pings = load_truth(truth) + (load_truth(probes) if probes.exists() else [])
         unique = len({p["ping_id"] for p in pings})
         counted = await wait_counted(dsn, unique, within_s=120)
         assert counted == unique, f"{counted} pings counted, {unique} acknowledged"
