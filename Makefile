@@ -56,9 +56,14 @@ test-unit: install ## unit tests only (no servers)
 demo: up ## the whole stack with a simulated fleet, then what an analyst sees
 	@deploy/local/demo.sh
 
-bench: up ## benchmarks: figures as ratios against a baseline of the same run
-	@for b in bench/*.py; do [ -f "$$b" ] && [ "$$(basename $$b)" != "__init__.py" ] && \
-	  { echo "== $$b"; $(PY) "$$b" || exit 1; }; done; true
+bench: up ## benchmarks on the local stack: figures as ratios against a baseline of the same run
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package) for bench/ingest.py"; \
+	  apt-get install -y -q wrk >/dev/null || { echo "make bench: install wrk first" >&2; exit 1; }; }
+	@eval "$$($(STACK) env)"; \
+	  export CENSUS_BENCH_KAFKA=$$CENSUS_KAFKA_BOOTSTRAP CENSUS_BENCH_KAFKA_BOOTSTRAP=$$CENSUS_KAFKA_BOOTSTRAP \
+	         CENSUS_BENCH_PG_DSN=$$CENSUS_PG_DSN; \
+	  for b in bench/ingest.py bench/aggregate.py bench/retention.py; do \
+	    echo "== $$b"; $(PY) "$$b" || exit 1; done
 
 clean: down ## stop the stack and delete its data (.local)
 	rm -rf .local
