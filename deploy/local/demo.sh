@@ -13,7 +13,7 @@ done
 
 echo "Sending pings from a simulated fleet for ${seconds}s (census fleet --help for the knobs)..."
 "$census" fleet --url "$CENSUS_INGEST_URL" --installs "${CENSUS_DEMO_INSTALLS:-3000}" \
-  --rate "${CENSUS_DEMO_RATE:-400}" --duration "$seconds" --truth "$truth" || true
+  --rate "${CENSUS_DEMO_RATE:-400}" --concurrency 32 --duration "$seconds" --truth "$truth" || true
 acked=$(wc -l <"$truth")
 
 # The aggregator flushes at least every second; wait until every acknowledged ping is counted.

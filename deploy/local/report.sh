@@ -2,23 +2,27 @@
 # What an analyst sees: a few queries on the analyst views, run as the census_analyst role.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-eval "$("$CENSUS_ROOT/deploy/local/stack.sh" env)"
+# The local stack's connection settings, unless the caller names a database of its own.
+[[ -n ${CENSUS_PG_ANALYST_DSN:-} ]] || eval "$("$CENSUS_ROOT/deploy/local/stack.sh" env)"
 
 q() {
   echo
   echo "== $1"
-  psql -X -q -P pager=off -P footer=off "$CENSUS_PG_ANALYST_DSN" -c "$2"
+  psql -X -q -v ON_ERROR_STOP=1 -P pager=off -P footer=off "$CENSUS_PG_ANALYST_DSN" -c "$2"
 }
 
 q "Active installs today: DAU / WAU / MAU per product (dau_wau_mau)" "
 SELECT product, dau, wau, mau FROM dau_wau_mau
  WHERE day = (SELECT max(day) FROM dau_wau_mau) ORDER BY dau DESC"
 
-q "Top versions today (active_installs_daily)" "
-SELECT product, version, sum(installs) AS installs,
-       round(100.0 * sum(installs) / sum(sum(installs)) OVER (PARTITION BY product), 1) AS pct
-  FROM active_installs_daily WHERE day = (SELECT max(day) FROM active_installs_daily)
- GROUP BY product, version ORDER BY product, installs DESC LIMIT 15"
+q "Top three versions per product today (active_installs_daily)" "
+SELECT product, version, installs, pct FROM (
+  SELECT product, version, sum(installs) AS installs,
+         round(100.0 * sum(installs) / sum(sum(installs)) OVER (PARTITION BY product), 1) AS pct,
+         row_number() OVER (PARTITION BY product ORDER BY sum(installs) DESC) AS rank
+    FROM active_installs_daily WHERE day = (SELECT max(day) FROM active_installs_daily)
+   GROUP BY product, version) ranked
+ WHERE rank <= 3 ORDER BY product, installs DESC"
 
 q "Platforms today" "
 SELECT platform, arch, sum(installs) AS installs FROM active_installs_daily

@@ -23,7 +23,7 @@ running_pid() {
   kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
-ready() { curl -fsS -o /dev/null "http://127.0.0.1:$ops_port/readyz"; }
+ready() { curl -fs -o /dev/null "http://127.0.0.1:$ops_port/readyz"; }
 
 start() {
   if pid=$(running_pid); then census_say "$name already running (pid $pid)"; return 0; fi

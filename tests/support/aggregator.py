@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -387,7 +388,9 @@ async def view_contents(dsn: str) -> dict[str, Any]:
         }
         dau = {k: v[0] for k, v in out["activity"].items()}
         for r in adoption:
-            assert r["share"] == r["installs"] / dau[(r["day"], r["product"])]
+            # numeric division in PostgreSQL keeps 16+ significant digits
+            expected_share = Decimal(r["installs"]) / Decimal(dau[(r["day"], r["product"])])
+            assert abs(r["share"] - expected_share) < Decimal("1e-15")
         return out
     finally:
         await conn.close()
