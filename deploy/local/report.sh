@@ -44,7 +44,9 @@ SELECT dimensions->>'nsapp' AS script,
  GROUP BY 1 ORDER BY runs DESC LIMIT 10"
 
 q "Count distributions today, Pulse VMs (count_distributions)" "
-SELECT count_key, installs, sum, min, max, p50, p90, p99 FROM count_distributions
+SELECT count_key, installs, sum, min, max,
+       round(p50::numeric, 1) AS p50, round(p90::numeric, 1) AS p90, round(p99::numeric, 1) AS p99
+  FROM count_distributions
  WHERE product = 'pulse' AND count_key IN ('vms', 'containers', 'pve_nodes')
    AND day = (SELECT max(day) FROM count_distributions)"
 
