@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from schemas.record import SCHEMA_VERSION, PingRecord, decode_record, encode_record  # noqa: E402
 from services.migrate.migrations import discover  # noqa: E402
 from services.migrate.runner import migrate  # noqa: E402
+from tests.support.ingest import free_port, pulse_ping  # noqa: E402
 
 BOOTSTRAP = os.environ.get("CENSUS_BENCH_KAFKA", "127.0.0.1:29092")
 ADMIN_DSN = os.environ.get("CENSUS_BENCH_PG_DSN", "postgresql://census@127.0.0.1:56432/census")
@@ -144,8 +145,8 @@ async def consume_only(topic: str, total: int) -> float:
         await consumer.stop()
 
 
-def spawn_aggregator(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "services.cli", "aggregate"], cwd=ROOT, env=env)
+def spawn_service(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "services.cli", command], cwd=ROOT, env=env)
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -173,7 +174,7 @@ async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
     }
     conn = await asyncpg.connect(dsn)
     started = time.perf_counter()
-    process = spawn_aggregator(env)
+    process = spawn_service("aggregate", env)
     first_flush: float | None = None
     peak = 0.0
     try:
@@ -203,6 +204,120 @@ async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
     }
 
 
+LAG_RATE = int(os.environ.get("CENSUS_BENCH_LAG_RATE", "5000"))
+LAG_SECONDS = int(os.environ.get("CENSUS_BENCH_LAG_SECONDS", "30"))
+LAG_BATCH = 50
+
+
+async def wait_ready(url: str, process: subprocess.Popen[bytes], within_s: float = 60) -> None:
+    import aiohttp
+
+    deadline = time.perf_counter() + within_s
+    async with aiohttp.ClientSession() as session:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+            try:
+                async with session.get(url) as reply:
+                    if reply.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.perf_counter() > deadline:
+                raise TimeoutError(url)
+            await asyncio.sleep(0.1)
+
+
+async def e2e_lag(dsn: str) -> dict[str, float]:
+    """Ingest driven at LAG_RATE pings/s (batches of LAG_BATCH) with the aggregator running:
+    the time from a batch's 202 until the count of pings visible in active_installs_daily
+    covers it (count-based: the aggregator does not promise order across partitions)."""
+    import aiohttp
+
+    topic = f"census.bench.lag.{uuid.uuid4().hex[:8]}"
+    port, ingest_ops, aggregator_ops = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "CENSUS_KAFKA_BOOTSTRAP": BOOTSTRAP,
+        "CENSUS_KAFKA_TOPIC": topic,
+        "CENSUS_KAFKA_DLQ_TOPIC": topic + ".dlq",
+        "CENSUS_KAFKA_PARTITIONS": str(PARTITIONS),
+        "CENSUS_PG_DSN": dsn,
+        "CENSUS_AGGREGATOR_GROUP": f"bench-lag-{uuid.uuid4().hex[:8]}",
+        "CENSUS_INGEST_PORT": str(port),
+        "CENSUS_INGEST_OPS_PORT": str(ingest_ops),
+        "CENSUS_AGGREGATOR_OPS_PORT": str(aggregator_ops),
+        "CENSUS_INGEST_RATE_PER_S": "0",
+        "CENSUS_LOG_LEVEL": "WARNING",
+    }
+    ingest = spawn_service("ingest", env)
+    aggregator = spawn_service("aggregate", env)
+    acked: list[tuple[float, int]] = []  # (time of the 202, pings acknowledged so far)
+    seen: list[tuple[float, int]] = []  # (time of the poll, pings visible)
+    total = 0
+    try:
+        await wait_ready(f"http://127.0.0.1:{ingest_ops}/readyz", ingest)
+        await wait_ready(f"http://127.0.0.1:{aggregator_ops}/readyz", aggregator)
+        conn = await asyncpg.connect(dsn)
+        sending = True
+
+        async def poll() -> None:
+            while sending or (seen and seen[-1][1] < total):
+                visible = await conn.fetchval(
+                    "SELECT coalesce(sum(pings), 0) FROM active_installs_daily"
+                )
+                seen.append((time.perf_counter(), int(visible)))
+                await asyncio.sleep(0.05)
+
+        poller = asyncio.create_task(poll())
+        async with aiohttp.ClientSession() as session:
+            interval = LAG_BATCH / LAG_RATE
+            next_at = time.perf_counter()
+            end = next_at + LAG_SECONDS
+
+            async def send_one() -> None:
+                nonlocal total
+                body = json.dumps(
+                    [pulse_ping(install_id=str(uuid.uuid4())) for _ in range(LAG_BATCH)]
+                )
+                async with session.post(
+                    f"http://127.0.0.1:{port}/v1/batch",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                ) as reply:
+                    if reply.status == 202:
+                        total += LAG_BATCH
+                        acked.append((time.perf_counter(), total))
+
+            pending: set[asyncio.Task[None]] = set()
+            while next_at < end:
+                task = asyncio.create_task(send_one())
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            if pending:
+                await asyncio.wait(pending)
+        sending = False
+        await asyncio.wait_for(poller, timeout=180)
+        await conn.close()
+    finally:
+        for process in (ingest, aggregator):
+            process.terminate()
+            process.wait(timeout=60)
+    lags = []
+    for at, count in acked:
+        visible_at = next(t for t, n in seen if n >= count and t >= at - 1.0)
+        lags.append(max(0.0, visible_at - at))
+    lags.sort()
+    return {
+        "acked": total,
+        "seconds": LAG_SECONDS,
+        "p50": lags[len(lags) // 2],
+        "p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+    }
+
+
 async def main() -> dict[str, Any]:
     rng = random.Random(7)
     topic = f"census.bench.{uuid.uuid4().hex[:8]}"
@@ -224,6 +339,15 @@ async def main() -> dict[str, Any]:
         conn = await asyncpg.connect(dsn)
         install_days = await conn.fetchval("SELECT count(*) FROM install_days")
         await conn.close()
+        lag_db = f"{name}_lag"
+        await admin.execute(f'CREATE DATABASE "{lag_db}"')
+        try:
+            conn = await asyncpg.connect(f"{base}/{lag_db}")
+            await migrate(conn, discover(), today=dt.datetime.now(dt.UTC).date())
+            await conn.close()
+            lag = await e2e_lag(f"{base}/{lag_db}")
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{lag_db}" WITH (FORCE)')
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -247,8 +371,10 @@ async def main() -> dict[str, Any]:
         "aggregate_pings_per_s_after_first_flush": round(PINGS / agg["after_first_flush"]),
         "aggregate_vs_consume": round(aggregate_rate / consume_rate, 3),
         "aggregator_rss_mb": round(agg["rss"], 1),
-        "e2e_lag_p99_s": None,
-        "e2e_lag_note": "not measured: needs census ingest driven at 5000 pings/s",
+        "e2e_lag_rate_pings_per_s": LAG_RATE,
+        "e2e_lag_acked_pings": lag["acked"],
+        "e2e_lag_p50_s": round(lag["p50"], 3),
+        "e2e_lag_p99_s": round(lag["p99"], 3),
     }
 
 
