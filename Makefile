@@ -8,12 +8,15 @@ PY := $(VENV)/bin/python
 STACK := deploy/local/stack.sh
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka up down status test test-unit lint demo env psql bench clean
+.PHONY: help prereqs install kafka up down status test test-unit lint demo env psql bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed ## create .venv and install Census with its test and dev extras
+prereqs: ## install missing Debian packages (JDK, Maven, PostgreSQL, promtool, curl)
+	@deploy/local/prereqs.sh
+
+install: prereqs $(VENV)/.installed ## create .venv and install Census with its test and dev extras
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test,dev]'
 	@touch $@
 
-kafka: ## resolve Apache Kafka's jars from Maven Central (once per machine)
+kafka: prereqs ## resolve Apache Kafka's jars from Maven Central (once per machine)
 	@deploy/local/kafka.sh install
 
 up: install kafka ## start PostgreSQL, Kafka and the services; apply migrations
