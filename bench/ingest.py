@@ -7,7 +7,6 @@ shared test broker 127.0.0.1:29092); writes bench/results/ingest.json.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -48,14 +47,6 @@ def bare_server(port: int) -> None:
     app = web.Application()
     app.router.add_post("/v1/ping", handler)
     app.router.add_post("/v1/batch", handler)
-    # The same event loop census ingest runs on (uvloop where installed), so the ratio compares
-    # the gateway's work, not two loops.
-    try:
-        import uvloop
-
-        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    except ImportError:
-        loop = asyncio.new_event_loop()
     web.run_app(
         app,
         host="127.0.0.1",
@@ -63,7 +54,6 @@ def bare_server(port: int) -> None:
         access_log=None,
         print=None,
         auto_decompress=False,
-        loop=loop,
     )
 
 

@@ -51,6 +51,9 @@ RETRYABLE: Final = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    # "another operation is in progress": the connection's state is unknown after a lost
+    # server; dropping it and reconnecting is the cure, not ending the service.
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.UniqueViolationError,  # two consumers created the same rollup row at once

@@ -25,19 +25,9 @@ async def _serve(main: ServiceMain) -> int:
             loop.remove_signal_handler(sig)
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop where it is installed (a faster loop for the HTTP server and the Kafka clients)."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 def run_service(main: ServiceMain) -> int:
     """Run `main` until SIGTERM or SIGINT; returns its exit code."""
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(_serve(main))
+    return asyncio.run(_serve(main))
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:

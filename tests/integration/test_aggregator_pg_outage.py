@@ -33,6 +33,7 @@ from tests.support.kafka import create_topic, delete_topic, unique_topic
 from tests.support.stack import ROOT, LocalStack, StackEndpoints
 
 CATALOGS = load_catalogs()
+LOG = ROOT / ".local" / "test-aggregator-outage.log"  # the aggregator's output, for a failure
 
 
 @pytest.fixture
@@ -137,8 +138,8 @@ def spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "services.cli", "aggregate"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=LOG.open("ab"),
+        stderr=subprocess.STDOUT,
     )
 
 
