@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,9 @@ async def _serve(main: ServiceMain) -> int:
 
 
 def run_service(main: ServiceMain) -> int:
-    """Run `main` until SIGTERM or SIGINT; returns its exit code."""
+    """Run `main` until SIGTERM or SIGINT; returns its exit code. SIGUSR1 dumps every thread's
+    stack to stderr, for a process that does not stop."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     return asyncio.run(_serve(main))
 
 

@@ -168,9 +168,13 @@ async def test_every_rule_loads_and_evaluates_without_error(observed: Observed) 
         return sum(1 for r in loaded if r["health"] == "ok")
 
     assert await eventually(healthy, len(rules())) == len(rules())
-    # A recording rule over the counter this module drove has a value.
-    result = await observed.prometheus.query("census:ingest_pings_accepted:rate5m")
-    assert len(result) == 1
+
+    # A recording rule over the counter this module drove gets a value once Prometheus has two
+    # scrapes of it inside the rate window and has evaluated the rule after them.
+    async def recorded() -> int:
+        return len(await observed.prometheus.query("census:ingest_pings_accepted:rate5m"))
+
+    assert await eventually(recorded, 1) == 1
 
 
 async def _live_names(observed: Observed) -> set[str]:

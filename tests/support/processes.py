@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -84,6 +85,9 @@ class ServiceProcess:
             process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(self._wait, process, within_s)
         self._close_log()
+        if code == -9:
+            tail = self.log_path.read_text(errors="replace").splitlines()[-80:]
+            print(f"last lines of {self.log_path}:", *tail, sep="\n", file=sys.stderr)
         return code
 
     def kill(self) -> None:
@@ -108,6 +112,10 @@ class ServiceProcess:
         try:
             return process.wait(timeout=within_s)
         except subprocess.TimeoutExpired:
+            # Services dump their stacks on SIGUSR1 (services.common.lifecycle): into the log.
+            process.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=2)
             process.kill()
             process.wait(timeout=10)
             print(f"{process.args!r}: did not stop on SIGTERM within {within_s}s", file=sys.stderr)
