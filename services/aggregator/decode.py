@@ -30,4 +30,13 @@ def decode(value: bytes | None, catalogs: Catalogs) -> PingRecord:
         raise Unusable("unknown_product", record.product)
     if record.event not in catalog.events:
         raise Unusable("unknown_event", f"{record.product}/{record.event}")
-    return record
+    attrs, counts = record.attrs, record.counts
+    if attrs.keys() <= catalog.attrs.keys() and counts.keys() <= catalog.counts.keys():
+        return record
+    # Only what the catalog declares is ever stored. A record can name more when ingest runs a
+    # newer catalog than this aggregator (a rolling upgrade): count the rest of it anyway.
+    return msgspec.structs.replace(
+        record,
+        attrs={k: v for k, v in attrs.items() if k in catalog.attrs},
+        counts={k: v for k, v in counts.items() if k in catalog.counts},
+    )

@@ -65,3 +65,24 @@ def test_unusable_records_carry_a_reason() -> None:
         assert info.value.reason == reason
     with pytest.raises(Unusable):
         decode(None, CATALOGS)
+
+
+def test_only_declared_attrs_and_counts_are_kept() -> None:
+    record = ping(
+        uuid.uuid4(),
+        BASE,
+        attrs={"ai_enabled": True, "hostname": "db-01.corp.example"},
+        counts={"vms": 3, "ssh_port": 22},
+    )
+    decoded = decode(encode_record(record), CATALOGS)
+    assert decoded.attrs == {"ai_enabled": True}
+    assert decoded.counts == {"vms": 3}
+    declared = ping(uuid.uuid4(), BASE, attrs={"ai_enabled": False}, counts={"vms": 1})
+    assert decode(encode_record(declared), CATALOGS) == declared
+
+
+def test_names_past_the_length_limit_are_undecodable() -> None:
+    record = ping(uuid.uuid4(), BASE, attrs={"x" * 65: True})
+    with pytest.raises(Unusable) as info:
+        decode(encode_record(record), CATALOGS)
+    assert info.value.reason == "undecodable"
