@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from schemas.catalog import Catalogs
 from schemas.record import PingRecord
-from services.aggregator import activity, rollup
+from services.aggregator import activity, dedup, rollup
 from services.aggregator.store import OffsetClaim, RollupStore
 
 
@@ -34,22 +34,18 @@ async def write_flush(
         await store.ensure_days(set(days))
     async with store.transaction() as tx:
         await tx.fence(group, topic, claims)
-        with_ids = [(d, r.ping_id) for r, d in zip(unique, days, strict=True) if r.ping_id]
-        fresh = await tx.claim_pings(with_ids) if with_ids else set()
-        counted, counted_days = unique, days
-        if len(fresh) < len(with_ids):  # some were retries of pings counted before
-            kept = [
-                (r, d)
-                for r, d in zip(unique, days, strict=True)
-                if r.ping_id is None or r.ping_id in fresh
-            ]
-            counted, counted_days = [r for r, _ in kept], [d for _, d in kept]
         merged = rollup.merge_days({}, {})
-        if counted:
-            states = rollup.reduce_days(counted, counted_days)
-            stored = await tx.load_days(list(states))
-            merged = rollup.merge_days(stored, states)
-            merged.delta.events = rollup.count_events(counted, catalogs, counted_days)
+        counted: list[PingRecord] = []
+        if unique:
+            keys = list({(d, r.product, r.install_id) for r, d in zip(unique, days, strict=True)})
+            stored = await tx.load_days(keys)
+            earlier = dedup.previous_day_keys(unique, days)
+            previous = await tx.load_ping_ids(earlier) if earlier else {}
+            counted, counted_days = dedup.new_pings(unique, days, stored, previous)
+            if counted:
+                states = rollup.reduce_days(counted, counted_days)
+                merged = rollup.merge_days(stored, states)
+                merged.delta.events = rollup.count_events(counted, catalogs, counted_days)
         sightings = [(product, install, day) for day, product, install in merged.first_seen]
         known = await tx.load_activity(list({(p, i) for p, i, _ in sightings})) if sightings else {}
         activity_rows, activity_delta = activity.advance(known, sightings)

@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 DAY_TABLES: Final = (
     "install_days",
-    "seen_pings",
     "rollup_active_installs",
     "rollup_attr_values",
     "rollup_counts",
@@ -41,6 +40,7 @@ DAY_COLUMNS: Final = [
     "pings",
     "first_ping",
     "last_ping",
+    "ping_ids",
 ]
 ACTIVITY_AHEAD: Final = max(WINDOWS.values()) - 1
 """A sighting on day d changes rollup_activity up to d + 27."""
@@ -70,6 +70,16 @@ _json_encode = msgspec.json.Encoder().encode
 def _store_error(exc: BaseException) -> StoreError:
     retryable = isinstance(exc, RETRYABLE)
     return StoreError(f"{type(exc).__name__}: {exc}", retryable=retryable)
+
+
+def _by_day(keys: list[DayKey]) -> dict[dt.date, tuple[list[str], list[uuid.UUID]]]:
+    """Keys split by day into parallel (products, installs) lists, for unnest()."""
+    by_day: dict[dt.date, tuple[list[str], list[uuid.UUID]]] = {}
+    for day, product, install in keys:
+        products, installs = by_day.setdefault(day, ([], []))
+        products.append(product)
+        installs.append(install)
+    return by_day
 
 
 class PgTx:
@@ -120,38 +130,13 @@ class PgTx:
                 [c.next_offset for c in known],
             )
 
-    async def claim_pings(self, pings: list[tuple[dt.date, uuid.UUID]]) -> set[uuid.UUID]:
-        days = [d for d, _ in pings]
-        previous = sorted({d - dt.timedelta(days=1) for d in days})
-        rows = await self._conn.fetch(
-            """WITH input AS (SELECT * FROM unnest($1::date[], $2::uuid[]) AS i(day, ping_id)),
-               earlier AS (
-                   SELECT s.ping_id FROM seen_pings s JOIN input i
-                       ON s.day = i.day - 1 AND s.ping_id = i.ping_id
-                    WHERE s.day = ANY($3::date[])),
-               claimed AS (
-                   INSERT INTO seen_pings (day, ping_id)
-                   SELECT day, ping_id FROM input
-                    WHERE ping_id NOT IN (SELECT ping_id FROM earlier)
-                   ON CONFLICT DO NOTHING RETURNING ping_id)
-               SELECT ping_id FROM claimed""",
-            days,
-            [p for _, p in pings],
-            previous,
-        )
-        return {r[0] for r in rows}
-
     async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]:
-        by_day: dict[dt.date, tuple[list[str], list[uuid.UUID]]] = {}
-        for day, product, install in keys:
-            products, installs = by_day.setdefault(day, ([], []))
-            products.append(product)
-            installs.append(install)
         out: dict[DayKey, InstallDay] = {}
-        for day, (products, installs) in sorted(by_day.items()):
+        # One statement per day: a constant day prunes the scan to that day's partition.
+        for day, (products, installs) in sorted(_by_day(keys).items()):
             rows = await self._conn.fetch(
                 """SELECT d.product, d.install_id, d.version, d.platform, d.os, d.arch, d.attrs,
-                          d.counts, d.pings, d.first_ping, d.last_ping
+                          d.counts, d.pings, d.first_ping, d.last_ping, d.ping_ids
                      FROM install_days d
                      JOIN unnest($2::text[], $3::uuid[]) AS k(product, install_id)
                        ON d.product = k.product AND d.install_id = k.install_id
@@ -163,8 +148,24 @@ class PgTx:
             for r in rows:
                 self._stored_days.add((day, r[0], r[1]))
                 out[(day, r[0], r[1])] = InstallDay(
-                    r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]
+                    r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]
                 )
+        return out
+
+    async def load_ping_ids(self, keys: list[DayKey]) -> dict[DayKey, bytes]:
+        out: dict[DayKey, bytes] = {}
+        for day, (products, installs) in sorted(_by_day(keys).items()):
+            rows = await self._conn.fetch(
+                """SELECT d.product, d.install_id, d.ping_ids
+                     FROM install_days d
+                     JOIN unnest($2::text[], $3::uuid[]) AS k(product, install_id)
+                       ON d.product = k.product AND d.install_id = k.install_id
+                    WHERE d.day = $1""",
+                day,
+                products,
+                installs,
+            )
+            out.update(((day, r[0], r[1]), r[2]) for r in rows)
         return out
 
     async def load_activity(self, keys: list[ActivityKey]) -> dict[ActivityKey, Activity]:
@@ -220,6 +221,7 @@ class PgTx:
                         r.pings,
                         r.first_ping,
                         r.last_ping,
+                        r.ping_ids,
                     )
                     for k, r in new
                 ],
@@ -234,12 +236,13 @@ class PgTx:
                 """UPDATE install_days d
                       SET version = u.version, platform = u.platform, os = u.os, arch = u.arch,
                           attrs = u.attrs, counts = u.counts, pings = u.pings,
-                          first_ping = u.first_ping, last_ping = u.last_ping
+                          first_ping = u.first_ping, last_ping = u.last_ping,
+                          ping_ids = u.ping_ids
                      FROM unnest($2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                                  $7::text[], $8::jsonb[], $9::jsonb[], $10::int[],
-                                 $11::timestamptz[], $12::timestamptz[])
+                                 $11::timestamptz[], $12::timestamptz[], $13::bytea[])
                           AS u(product, install_id, version, platform, os, arch, attrs, counts,
-                               pings, first_ping, last_ping)
+                               pings, first_ping, last_ping, ping_ids)
                     WHERE d.day = $1 AND d.product = u.product AND d.install_id = u.install_id""",
                 day,
                 [k[1] for k, _ in items],
@@ -253,6 +256,7 @@ class PgTx:
                 [r.pings for r in rows],
                 [r.first_ping for r in rows],
                 [r.last_ping for r in rows],
+                [r.ping_ids for r in rows],
             )
 
     async def _save_install_activity(self, activity: Mapping[ActivityKey, Activity]) -> None:

@@ -66,6 +66,8 @@ class InstallDay:
     pings: int
     first_ping: dt.datetime
     last_ping: dt.datetime
+    ping_ids: bytes = b""
+    """The 16-byte ids of the pings counted in this row, concatenated (services.aggregator.dedup)."""
 
     @classmethod
     def of(cls, record: PingRecord) -> InstallDay:
@@ -79,6 +81,7 @@ class InstallDay:
             1,
             record.received_at,
             record.received_at,
+            _id_bytes(record),
         )
 
     def take_state(self, other: InstallDay) -> None:
@@ -88,6 +91,10 @@ class InstallDay:
         self.arch = other.arch
         self.attrs = other.attrs
         self.counts = other.counts
+
+
+def _id_bytes(record: PingRecord) -> bytes:
+    return b"" if record.ping_id is None else record.ping_id.bytes
 
 
 def unique_pings(records: Iterable[PingRecord]) -> list[PingRecord]:
@@ -129,9 +136,12 @@ def reduce_days(
                 1,
                 at,
                 at,
+                b"" if record.ping_id is None else record.ping_id.bytes,
             )
             continue
         current.pings += 1
+        if record.ping_id is not None:
+            current.ping_ids += record.ping_id.bytes
         if at < current.first_ping:
             current.first_ping = at
         if at >= current.last_ping:
@@ -306,6 +316,7 @@ def merge_days(old: Mapping[DayKey, InstallDay], new: Mapping[DayKey, InstallDay
             stored.pings + incoming.pings,
             min(stored.first_ping, incoming.first_ping),
             max(stored.last_ping, incoming.last_ping),
+            stored.ping_ids + incoming.ping_ids,
         )
         if incoming.last_ping >= stored.last_ping:
             row.take_state(incoming)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -49,10 +48,11 @@ class FlushTx(Protocol):
     async def fence(self, group: str, topic: str, claims: list[OffsetClaim]) -> None:
         """Lock the partitions' offset rows and move them, or raise FencedError."""
 
-    async def claim_pings(self, pings: list[tuple[dt.date, uuid.UUID]]) -> set[uuid.UUID]:
-        """Record ping ids; returns those not seen before (same day or the day before)."""
+    async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]:
+        """The stored install days among `keys`, with the ids of the pings counted in them."""
 
-    async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]: ...
+    async def load_ping_ids(self, keys: list[DayKey]) -> dict[DayKey, bytes]:
+        """Only the counted ping ids of the stored install days among `keys`."""
 
     async def load_activity(self, keys: list[ActivityKey]) -> dict[ActivityKey, Activity]: ...
 

@@ -27,7 +27,6 @@ from services.aggregator.store import ActivityRows, FencedError, OffsetClaim
 @dataclass
 class FakeTables:
     offsets: dict[tuple[str, str, int], int] = field(default_factory=dict)
-    seen: set[tuple[dt.date, uuid.UUID]] = field(default_factory=set)
     days: dict[DayKey, InstallDay] = field(default_factory=dict)
     activity: dict[ActivityKey, Activity] = field(default_factory=dict)
     active: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
@@ -41,7 +40,6 @@ class FakeTx:
     def __init__(self, tables: FakeTables) -> None:
         self.t = tables
         self.staged_offsets: dict[tuple[str, str, int], int] = {}
-        self.staged_seen: set[tuple[dt.date, uuid.UUID]] = set()
         self.saves: list[Any] = []
 
     async def fence(self, group: str, topic: str, claims: list[OffsetClaim]) -> None:
@@ -55,17 +53,11 @@ class FakeTx:
         for c in claims:
             self.staged_offsets[(group, topic, c.partition)] = c.next_offset
 
-    async def claim_pings(self, pings: list[tuple[dt.date, uuid.UUID]]) -> set[uuid.UUID]:
-        fresh: set[uuid.UUID] = set()
-        for day, ping in pings:
-            if (day, ping) in self.t.seen or (day - dt.timedelta(days=1), ping) in self.t.seen:
-                continue
-            self.staged_seen.add((day, ping))
-            fresh.add(ping)
-        return fresh
-
     async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]:
         return {k: self.t.days[k] for k in keys if k in self.t.days}
+
+    async def load_ping_ids(self, keys: list[DayKey]) -> dict[DayKey, bytes]:
+        return {k: self.t.days[k].ping_ids for k in keys if k in self.t.days}
 
     async def load_activity(self, keys: list[ActivityKey]) -> dict[ActivityKey, Activity]:
         return {k: self.t.activity[k] for k in keys if k in self.t.activity}
@@ -83,7 +75,6 @@ class FakeTx:
     def commit(self) -> None:
         t = self.t
         t.offsets.update(self.staged_offsets)
-        t.seen |= self.staged_seen
         for days, activity, delta, activity_delta in self.saves:
             t.days.update(days)
             t.activity.update(activity)
