@@ -24,9 +24,6 @@ class RetentionSettings:
     rollup_days: int = setting(
         "CENSUS_RETENTION_ROLLUP_DAYS", 400, "days kept of anonymous rollups"
     )
-    dedup_days: int = setting(
-        "CENSUS_RETENTION_DEDUP_DAYS", 7, "days kept of seen ping ids (retry guard)"
-    )
     lock_timeout_ms: int = setting(
         "CENSUS_RETENTION_LOCK_TIMEOUT_MS", 2000, "lock_timeout of each step's transaction"
     )
@@ -44,7 +41,6 @@ class RetentionSettings:
         positive("CENSUS_RETENTION_INTERVAL_S", self.interval_s)
         positive("CENSUS_RETENTION_INSTALL_DAYS", self.install_days)
         positive("CENSUS_RETENTION_ROLLUP_DAYS", self.rollup_days)
-        positive("CENSUS_RETENTION_DEDUP_DAYS", self.dedup_days)
         positive("CENSUS_RETENTION_LOCK_TIMEOUT_MS", self.lock_timeout_ms)
         positive("CENSUS_RETENTION_STEP_ATTEMPTS", self.step_attempts)
         positive("CENSUS_RETENTION_RETRY_BACKOFF_S", self.retry_backoff_s)

@@ -32,7 +32,7 @@ def utc_now() -> dt.datetime:
 
 def pass_options(settings: RetentionSettings) -> PassOptions:
     return PassOptions(
-        horizons=Horizons(settings.install_days, settings.rollup_days, settings.dedup_days),
+        horizons=Horizons(settings.install_days, settings.rollup_days),
         ahead_days=settings.ahead_days,
         step_attempts=settings.step_attempts,
         retry_backoff_s=settings.retry_backoff_s,

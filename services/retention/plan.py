@@ -15,8 +15,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Final, Literal
 
-HorizonClass = Literal["install", "rollup", "dedup"]
-HORIZON_CLASSES: Final[tuple[HorizonClass, ...]] = ("install", "rollup", "dedup")
+HorizonClass = Literal["install", "rollup"]
+HORIZON_CLASSES: Final[tuple[HorizonClass, ...]] = ("install", "rollup")
 
 Clock = Callable[[], dt.datetime]
 """Returns the current time, timezone-aware."""
@@ -43,10 +43,9 @@ class Horizons:
 
     install: int = 90
     rollup: int = 400
-    dedup: int = 7
 
     def days(self, horizon_class: HorizonClass) -> int:
-        return {"install": self.install, "rollup": self.rollup, "dedup": self.dedup}[horizon_class]
+        return {"install": self.install, "rollup": self.rollup}[horizon_class]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -65,7 +65,6 @@ async def test_partition_parents_accept_rows_for_today(conn: asyncpg.Connection)
         "rollup_counts": "(day, product, count_key, installs, sum, min, max, histogram) "
         "VALUES ($1, 'pulse', 'vms', 1, 3, 3, 3, '{0,0,1}')",
         "rollup_events": "(day, product, event, dimensions, events) VALUES ($1, 'pulse', 'startup', '{}', 1)",
-        "seen_pings": "(day, ping_id) VALUES ($1, gen_random_uuid())",
     }.items():
         await conn.execute(f"INSERT INTO {table} {columns}", TODAY)
     partition = await conn.fetchval(
@@ -77,13 +76,31 @@ async def test_partition_parents_accept_rows_for_today(conn: asyncpg.Connection)
 async def test_day_without_partition_is_refused_until_ensured(conn: asyncpg.Connection) -> None:
     await migrate(conn, discover(), today=TODAY)
     far = TODAY + dt.timedelta(days=40)
+    insert = """INSERT INTO rollup_events (day, product, event, dimensions, events)
+                VALUES ($1, 'pulse', 'startup', '{}', 1)"""
     with pytest.raises(asyncpg.exceptions.CheckViolationError):
-        await conn.execute(
-            "INSERT INTO seen_pings (day, ping_id) VALUES ($1, gen_random_uuid())", far
-        )
-    created = await conn.fetchval("SELECT census_ensure_day_partitions('seen_pings', $1, $1)", far)
+        await conn.execute(insert, far)
+    created = await conn.fetchval(
+        "SELECT census_ensure_day_partitions('rollup_events', $1, $1)", far
+    )
     assert created == 1
-    await conn.execute("INSERT INTO seen_pings (day, ping_id) VALUES ($1, gen_random_uuid())", far)
+    await conn.execute(insert, far)
+
+
+async def test_retried_ping_ids_live_in_install_days(conn: asyncpg.Connection) -> None:
+    await migrate(conn, discover(), today=TODAY)
+    assert await conn.fetchval("SELECT to_regclass('seen_pings')") is None
+    classes = await conn.fetch(
+        "SELECT DISTINCT horizon_class FROM census_partitioned_tables ORDER BY 1"
+    )
+    assert [r[0] for r in classes] == ["install", "rollup"]
+    column = await conn.fetchrow(
+        """SELECT data_type, is_nullable FROM information_schema.columns
+            WHERE table_name = 'install_days' AND column_name = 'ping_ids'"""
+    )
+    assert column is not None and (column["data_type"], column["is_nullable"]) == ("bytea", "NO")
+    with pytest.raises(asyncpg.exceptions.CheckViolationError):
+        await conn.execute("INSERT INTO census_partitioned_tables VALUES ('x', 'dedup')")
 
 
 async def test_roles_exist_and_analyst_cannot_read_install_rows(

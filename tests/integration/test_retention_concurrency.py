@@ -54,7 +54,7 @@ async def run_pass(
     try:
         store = PgRetentionStore(conn, lock_timeout_ms=LOCK_TIMEOUT_MS)
         options = PassOptions(
-            horizons=Horizons(install_days, 400, 7),
+            horizons=Horizons(install_days, 400),
             step_attempts=attempts,
             retry_backoff_s=0.05,
         )

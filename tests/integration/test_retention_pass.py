@@ -26,7 +26,7 @@ from tests.support.retention import (
 
 TODAY = dt.datetime.now(dt.UTC).date()
 NOON = dt.datetime.combine(TODAY, dt.time(12), dt.UTC)
-OPTIONS = PassOptions(horizons=Horizons(90, 400, 7), ahead_days=7, delete_batch=7)
+OPTIONS = PassOptions(horizons=Horizons(90, 400), ahead_days=7, delete_batch=7)
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +74,18 @@ async def test_one_pass_drops_exactly_the_expired_days(
     report = await run_pass(database, registry)
 
     assert report.ok, report.failures
-    assert report.dropped == 30 + (120 - 7)
+    # 30 install_days partitions past the 90-day horizon; the rollups drop none.
+    assert report.dropped == 30
     # Per-install rows: exactly the 90 most recent days remain, each whole.
     assert await days_with_rows(admin, "install_days") == kept_installs
     assert await partition_days(admin, "install_days") == kept_installs | ahead
     assert await admin.fetchval("SELECT count(*) FROM install_days") == 90 * 3
-    # Rollups keep all 120 days (400-day horizon); seen ping ids keep 7.
+    # Rollups keep all 120 days (400-day horizon).
     for rollup in ("rollup_activity", "rollup_events"):
         assert await partition_days(admin, rollup) == all_days | ahead
     assert await days_with_rows(admin, "rollup_activity") == all_days
-    assert await days_with_rows(admin, "seen_pings") == {TODAY - i * DAY for i in range(7)}
+    # rollup_events also holds the DEFAULT partition's future row (the expired one is deleted).
+    assert await days_with_rows(admin, "rollup_events") == all_days | {TODAY + 60 * DAY}
     # install_activity: rows last seen past the horizon deleted, the others kept.
     last_days = {r[0] for r in await admin.fetch("SELECT DISTINCT last_day FROM install_activity")}
     assert last_days == kept_installs
@@ -96,7 +98,8 @@ async def test_one_pass_drops_exactly_the_expired_days(
         return registry.get_sample_value(name, labels) or 0.0
 
     assert sample("census_retention_partitions_dropped_total", table="install_days") == 30
-    assert sample("census_retention_partitions_dropped_total", table="seen_pings") == 113
+    for rollup in ("rollup_activity", "rollup_events"):
+        assert sample("census_retention_partitions_dropped_total", table=rollup) == 0
     # census migrate made today + 3; the pass adds today + 4 .. today + 7.
     assert sample("census_retention_partitions_created_total", table="install_days") == 4
     assert (

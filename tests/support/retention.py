@@ -32,10 +32,10 @@ async def migrate_database(dsn: str, today: dt.date) -> None:
 
 
 async def seed_days(conn: asyncpg.Connection, today: dt.date, days: int, per_day: int = 3) -> None:
-    """`days` days (today back) of install_days, rollups, seen_pings and install_activity rows;
+    """`days` days (today back) of install_days, rollups and install_activity rows;
     install_activity gets `per_day` installs last seen on each day."""
     first = today - (days - 1) * DAY
-    for table in ("install_days", "seen_pings", *ROLLUPS):
+    for table in ("install_days", *ROLLUPS):
         await conn.fetchval("SELECT census_ensure_day_partitions($1, $2, $3)", table, first, today)
     await conn.execute(
         """INSERT INTO install_days (day, product, install_id, version, platform, os, arch,
@@ -46,12 +46,6 @@ async def seed_days(conn: asyncpg.Connection, today: dt.date, days: int, per_day
         first,
         today,
         per_day,
-    )
-    await conn.execute(
-        """INSERT INTO seen_pings (day, ping_id)
-           SELECT d::date, gen_random_uuid() FROM generate_series($1::date, $2::date, '1 day') d""",
-        first,
-        today,
     )
     await conn.execute(
         """INSERT INTO rollup_activity (day, product, dau, wau, mau)

@@ -12,11 +12,7 @@ from services.retention.main import main, pass_options
 def test_defaults_match_the_documented_horizons() -> None:
     settings = load(RetentionSettings, {})
     options = pass_options(settings)
-    assert (options.horizons.install, options.horizons.rollup, options.horizons.dedup) == (
-        90,
-        400,
-        7,
-    )
+    assert (options.horizons.install, options.horizons.rollup) == (90, 400)
     assert (settings.ahead_days, settings.interval_s, settings.ops_port) == (7, 3600.0, 9103)
     assert settings.lock_timeout_ms == 2000
 

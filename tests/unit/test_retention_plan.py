@@ -80,23 +80,22 @@ def test_creates_exactly_the_missing_days_from_today_ahead(
     assert not set(plan.create) & {p.day for p in plan.drop}
 
 
-@given(todays, horizons, horizons, horizons)
-def test_each_table_gets_its_own_horizon(
-    today: dt.date, install: int, rollup: int, dedup: int
-) -> None:
+@given(todays, horizons, horizons)
+def test_each_table_gets_its_own_horizon(today: dt.date, install: int, rollup: int) -> None:
     days = [today - dt.timedelta(days=o) for o in (0, install - 1, install, rollup - 1, rollup)]
     parts = tuple(partition(d) for d in sorted(set(days)))
     states = [
         TableState("install_days", "install", parts),
+        TableState("rollup_activity", "rollup", parts),
         TableState("rollup_events", "rollup", parts),
-        TableState("seen_pings", "dedup", parts),
     ]
-    plan = plan_pass(states, Horizons(install, rollup, dedup), today, 0)
+    plan = plan_pass(states, Horizons(install, rollup), today, 0)
     by_table = {t.table: t for t in plan.tables}
+    assert sorted(by_table) == ["install_days", "rollup_activity", "rollup_events"]
     for name, horizon in (
         ("install_days", install),
+        ("rollup_activity", rollup),
         ("rollup_events", rollup),
-        ("seen_pings", dedup),
     ):
         kept = {p.day for p in parts} - {p.day for p in by_table[name].drop}
         assert kept == {d for d in days if (today - d).days < horizon}
