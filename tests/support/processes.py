@@ -74,7 +74,12 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             cwd=ROOT,
         )
-        await wait_until_ready(self.ready_url, within_s=ready_within_s, process=self.process)
+        try:
+            await wait_until_ready(self.ready_url, within_s=ready_within_s, process=self.process)
+        except BaseException:
+            # Never leave a process behind that the caller has no handle to stop.
+            self.kill()
+            raise
 
     async def stop(self, *, within_s: float = 30.0) -> int:
         """SIGTERM and wait; SIGKILL if it does not exit in time. Returns the exit code."""
