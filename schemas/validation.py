@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from schemas.catalog import Catalogs
+from schemas.catalog import Catalog, Catalogs
 from schemas.ping import AttrValue, Ping
 
 
@@ -29,8 +29,66 @@ class CheckedPing:
     dropped_fields: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """A catalog's attr and count rules as plain lookups, for the common case of a valid ping."""
+
+    bools: frozenset[str]
+    strings: frozenset[str]
+    enums: dict[str, frozenset[str]]
+    count_max: dict[str, int]
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> _Rules:
+        attrs = catalog.attrs.items()
+        return cls(
+            bools=frozenset(k for k, spec in attrs if spec.type == "bool"),
+            strings=frozenset(k for k, spec in attrs if spec.type == "string"),
+            enums={k: frozenset(spec.values) for k, spec in attrs if spec.type == "enum"},
+            count_max={k: spec.max for k, spec in catalog.counts.items()},
+        )
+
+    def allow(self, ping: Ping) -> bool:
+        """True when the ping's attrs and counts are all declared and valid."""
+        for key, value in ping.attrs.items():
+            if value is True or value is False:
+                if key not in self.bools:
+                    return False
+            elif key in self.enums:
+                if value not in self.enums[key]:
+                    return False
+            elif key not in self.strings:
+                return False
+        count_max = self.count_max
+        for key, number in ping.counts.items():
+            limit = count_max.get(key)
+            if limit is None or number > limit:
+                return False
+        return True
+
+
+_RULES: dict[int, tuple[Catalog, _Rules]] = {}
+
+
+def _rules(catalog: Catalog) -> _Rules:
+    # Keyed by identity (a Catalog holds dicts, so it has no hash); the catalog is kept alive
+    # alongside so its id cannot be reused.
+    entry = _RULES.get(id(catalog))
+    if entry is None:
+        entry = _RULES[id(catalog)] = (catalog, _Rules.of(catalog))
+    return entry[1]
+
+
 def check_ping(ping: Ping, catalogs: Catalogs, *, path: str = "$") -> CheckedPing:
     """Enforce the catalog; raises CatalogViolation. Undeclared attrs/counts keys are dropped."""
+    catalog = catalogs.get(ping.product)
+    if catalog is not None and ping.event in catalog.events and _rules(catalog).allow(ping):
+        return CheckedPing(ping=ping, dropped_fields=())
+    # Something to drop or to refuse: the full walk says exactly what and where.
+    return _check_in_full(ping, catalogs, path)
+
+
+def _check_in_full(ping: Ping, catalogs: Catalogs, path: str) -> CheckedPing:
     catalog = catalogs.get(ping.product)
     if catalog is None:
         raise CatalogViolation(

@@ -16,6 +16,7 @@ from typing import Any, Final
 from schemas.ping import Ping
 
 _KEY_TOKEN: Final = re.compile(rb'"\s*:')
+_QUOTE_SPACE: Final = re.compile(rb'"\s')
 _REQUIRED: Final = 7  # product, install_id, event, version, platform, os, arch
 
 
@@ -46,9 +47,17 @@ def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+def _key_tokens(body: bytes) -> int:
+    """At least as many as the keys in `body`: counted without a regex when no quote is followed
+    by whitespace, so that every key token is exactly `":` (a few times faster)."""
+    if _QUOTE_SPACE.search(body) is not None:
+        return len(_KEY_TOKEN.findall(body))
+    return body.count(b'":')
+
+
 def repeated_key(body: bytes, pings: Sequence[Ping]) -> str | None:
     """The first key some object of `body` repeats, or None. `pings` were decoded from `body`."""
-    if len(_KEY_TOKEN.findall(body)) <= sum(map(_decoded_keys, pings)):
+    if _key_tokens(body) <= sum(map(_decoded_keys, pings)):
         return None
     try:
         json.loads(body, object_pairs_hook=_no_repeats)
