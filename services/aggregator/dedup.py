@@ -35,11 +35,14 @@ def holds_id(ids: bytes, ping_id: bytes) -> bool:
 def previous_day_keys(records: Sequence[PingRecord], days: Sequence[dt.date]) -> list[DayKey]:
     """The rows of the day before that retries among `records` must also be checked against."""
     keys: set[DayKey] = set()
+    cutoffs: dict[dt.date, dt.datetime] = {}
     for record, day in zip(records, days, strict=True):
         if record.ping_id is None:
             continue
-        midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-        if record.received_at - midnight < RETRY_WINDOW:
+        cutoff = cutoffs.get(day)
+        if cutoff is None:
+            cutoff = cutoffs[day] = dt.datetime.combine(day, dt.time(), dt.UTC) + RETRY_WINDOW
+        if record.received_at < cutoff:
             keys.add((day - dt.timedelta(days=1), record.product, record.install_id))
     return list(keys)
 

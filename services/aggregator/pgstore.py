@@ -260,18 +260,19 @@ class PgTx:
             )
 
     async def _save_install_activity(self, activity: Mapping[ActivityKey, Activity]) -> None:
-        keys = list(activity)
-        new = [k for k in keys if k not in self._stored_activity]
+        stored = self._stored_activity
+        new = [
+            (*k, a.first_day, a.last_day, a.days_seen)
+            for k, a in activity.items()
+            if k not in stored
+        ]
         if new:
             await self._conn.copy_records_to_table(
                 "install_activity",
                 columns=["product", "install_id", "first_day", "last_day", "days_seen"],
-                records=[
-                    (k[0], k[1], activity[k].first_day, activity[k].last_day, activity[k].days_seen)
-                    for k in new
-                ],
+                records=new,
             )
-        known = [k for k in keys if k in self._stored_activity]
+        known = [k for k in activity if k in stored]
         if known:
             await self._conn.execute(
                 """UPDATE install_activity a

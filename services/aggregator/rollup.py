@@ -99,13 +99,14 @@ def _id_bytes(record: PingRecord) -> bytes:
 
 def unique_pings(records: Iterable[PingRecord]) -> list[PingRecord]:
     """Drop repeats of a ping_id within one batch (the first one consumed stays)."""
-    seen: set[uuid.UUID] = set()
+    seen: set[int] = set()  # UUID.int: hashing a UUID itself is a Python-level call
     out: list[PingRecord] = []
     for record in records:
         if record.ping_id is not None:
-            if record.ping_id in seen:
+            number = record.ping_id.int
+            if number in seen:
                 continue
-            seen.add(record.ping_id)
+            seen.add(number)
         out.append(record)
     return out
 
