@@ -12,48 +12,32 @@ decoded again by the canonical decoder, so errors and edge cases are the shared 
 from __future__ import annotations
 
 import re
-import typing
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 import msgspec
 
 from schemas.catalog import Catalogs
-from schemas.ping import KEY_PATTERN, SLUG_PATTERN, AttrValue, Count, FieldKey, Ping, Slug
+from schemas.ping import KEY_PATTERN, AttrValue, Count, Ping
 
 _KEY: Final = re.compile(KEY_PATTERN)
-_SLUG: Final = re.compile(SLUG_PATTERN)
 _LooseSlug = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 _LooseKey = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
-def _loosen(kind: Any) -> Any:
-    if kind == Slug:
-        return _LooseSlug
-    if kind == dict[FieldKey, AttrValue]:
-        return dict[_LooseKey, AttrValue]
-    if kind == dict[FieldKey, Count]:
-        return dict[_LooseKey, Count]
-    return kind
+class _Mirror(Ping, frozen=True, kw_only=True):
+    """A Ping (a subclass, so no copy is needed) whose names are only length-checked."""
+
+    product: _LooseSlug
+    event: _LooseSlug
+    attrs: dict[_LooseKey, AttrValue] = msgspec.field(default_factory=dict)
+    counts: dict[_LooseKey, Count] = msgspec.field(default_factory=dict)
 
 
-def _mirror() -> type[msgspec.Struct]:
-    hints = typing.get_type_hints(Ping, include_extras=True)
-    fields: list[Any] = []
-    for name in Ping.__struct_fields__:
-        default = getattr(Ping, "__struct_defaults__", ())
-        index = Ping.__struct_fields__.index(name) - (len(Ping.__struct_fields__) - len(default))
-        kind = _loosen(hints[name])
-        fields.append((name, kind, default[index]) if index >= 0 else (name, kind))
-    return msgspec.defstruct("Ping", fields, frozen=True, kw_only=True)
+_DECODER: Final = msgspec.json.Decoder(_Mirror)
+_LIST_DECODER: Final = msgspec.json.Decoder(list[_Mirror])
 
 
-_MIRROR: Final = _mirror()
-_DECODER: Final = msgspec.json.Decoder(_MIRROR)
-_LIST_DECODER: Final = msgspec.json.Decoder(list[_MIRROR])  # type: ignore[valid-type]
-_FIELDS: Final = Ping.__struct_fields__
-
-
-def _as_ping(loose: Any, catalogs: Catalogs) -> Ping | None:
+def _as_ping(loose: _Mirror, catalogs: Catalogs) -> Ping | None:
     """The canonical Ping, or None when only the canonical decoder may judge this one."""
     catalog = catalogs.get(loose.product)
     if catalog is None or loose.event not in catalog.events:
@@ -64,7 +48,7 @@ def _as_ping(loose: Any, catalogs: Catalogs) -> Ping | None:
     for key in loose.counts:
         if key not in catalog.counts and _KEY.match(key) is None:
             return None
-    return Ping(**{name: getattr(loose, name) for name in _FIELDS})
+    return loose
 
 
 def decode_ping(body: bytes, catalogs: Catalogs) -> Ping | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Iterable
 from typing import Final
 
@@ -96,9 +97,9 @@ class IngestMetrics:
 
     def accepted(self, products: Iterable[str]) -> None:
         """One accepted request's pings, by product."""
-        for product in products:
+        for product, n in collections.Counter(products).items():
             if product in self._products:
-                self._product_pings.labels(product, "accepted").inc()
+                self._product_pings.labels(product, "accepted").inc(n)
 
     def track_inflight(self, read: Callable[[], int]) -> None:
         self._inflight.set_function(lambda: float(read()))

@@ -4,25 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.catalog import load_catalogs
-from schemas.ping import PING_DECODER
+from schemas.ping import PING_DECODER, Ping
 from services.ingest import fastdecode
 from tests.support.ingest import encode, pulse_ping
 
 CATALOGS = load_catalogs()
 
 
+def fields(ping: Ping | None) -> dict[str, Any]:
+    """A decoded ping's values: the quick decoder returns a Ping subclass, equal field by field."""
+    assert isinstance(ping, Ping)
+    return msgspec.structs.asdict(ping)
+
+
 def test_a_valid_ping_decodes_to_the_canonical_struct() -> None:
     body = encode(pulse_ping())
-    assert fastdecode.decode_ping(body, CATALOGS) == PING_DECODER.decode(body)
+    assert fields(fastdecode.decode_ping(body, CATALOGS)) == fields(PING_DECODER.decode(body))
     pings = [pulse_ping(), pulse_ping(attrs={}, counts={})]
-    assert fastdecode.decode_pings(encode(pings), CATALOGS) == [
-        PING_DECODER.decode(encode(p)) for p in pings
-    ]
+    decoded = fastdecode.decode_pings(encode(pings), CATALOGS)
+    assert decoded is not None
+    assert [fields(p) for p in decoded] == [fields(PING_DECODER.decode(encode(p))) for p in pings]
 
 
 @pytest.mark.parametrize(
@@ -56,4 +63,4 @@ def test_never_accepts_what_the_canonical_decoder_refuses(
     body = encode(pulse_ping(**{where: extra}))
     fast = fastdecode.decode_ping(body, CATALOGS)
     if fast is not None:
-        assert fast == PING_DECODER.decode(body)
+        assert fields(fast) == fields(PING_DECODER.decode(body))
