@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 from schemas.record import PingRecord, encode_record, record_key
 from services.common.topics import TopicSpec, ensure_topics
 from services.ingest.config import IngestSettings
+from services.ingest.partition import partition_for
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +145,18 @@ class KafkaPublisher:
         if self._inflight + count > self._settings.inflight_max:
             raise PublishUnavailable("too many pings waiting for Kafka")
         producer, topic = self._producer, self._topic
+        # Partitions chosen here as the producer's partitioner would (services.ingest.partition),
+        # once per request rather than per record; None until the topic's metadata is known.
+        known = producer.client.cluster.partitions_for_topic(topic)
+        partitions = sorted(known) if known else None
         self._inflight += count
         futures: list[asyncio.Future[Any]] = []
         try:
             for record in records:
+                key = record_key(record)
+                partition = partition_for(key, partitions) if partitions else None
                 futures.append(
-                    await producer.send(topic, encode_record(record), key=record_key(record))
+                    await producer.send(topic, encode_record(record), key=key, partition=partition)
                 )
         except KafkaError as exc:
             raise PublishUnavailable(f"Kafka refused the records: {type(exc).__name__}") from None
