@@ -171,7 +171,7 @@ class Gateway:
             )
         self.metrics.produce_latency.observe(time.perf_counter() - started)
         self.metrics.pings_accepted.inc(len(records))
-        self.metrics.accepted(record.product for record in records)
+        self.metrics.accepted([record.product for record in records])
         if checked.dropped_fields:
             self.metrics.dropped_fields.inc(len(checked.dropped_fields))
         return self._reply(route, 202, Accepted(len(records), checked.dropped_fields))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -82,6 +82,7 @@ class IngestMetrics:
             self._rejected.labels(reason)
         # Resolving a labelled child takes a lock and a dict lookup; do it once per pair.
         self._request_children: dict[tuple[str, int], Counter] = {}
+        self._accepted_children: dict[str, Counter] = {}
 
     def request(self, route: str, status: int) -> None:
         child = self._request_children.get((route, status))
@@ -95,11 +96,19 @@ class IngestMetrics:
         if product in self._products and reason in {"invalid_ping", "unknown_event"}:
             self._product_pings.labels(product, "invalid").inc()
 
-    def accepted(self, products: Iterable[str]) -> None:
+    def accepted(self, products: Sequence[str]) -> None:
         """One accepted request's pings, by product."""
-        for product, n in collections.Counter(products).items():
-            if product in self._products:
-                self._product_pings.labels(product, "accepted").inc(n)
+        counted: Iterable[tuple[str, int]] = (
+            ((products[0], 1),) if len(products) == 1 else collections.Counter(products).items()
+        )
+        for product, n in counted:
+            child = self._accepted_children.get(product)
+            if child is None and product in self._products:
+                child = self._accepted_children[product] = self._product_pings.labels(
+                    product, "accepted"
+                )
+            if child is not None:
+                child.inc(n)
 
     def track_inflight(self, read: Callable[[], int]) -> None:
         self._inflight.set_function(lambda: float(read()))

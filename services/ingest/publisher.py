@@ -165,8 +165,13 @@ class KafkaPublisher:
             self._inflight -= count - len(futures)
             for future in futures:
                 future.add_done_callback(self._release)
-        # asyncio.wait, not gather: a caller's deadline must not cancel the producer's futures.
-        await asyncio.wait(futures)
+        # Shielded: a caller's deadline must not cancel the producer's futures. (One future,
+        # the common single ping, does without asyncio.wait's bookkeeping.)
+        if len(futures) == 1:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(futures[0])
+        else:
+            await asyncio.wait(futures)
         for future in futures:
             if future.exception() is not None:
                 raise PublishUnavailable(
