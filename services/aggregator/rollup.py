@@ -217,6 +217,23 @@ class CountDelta:
         elif value == high:
             self.added_max_n += 1
 
+    def add_all(self, values: list[int]) -> None:
+        """`add` for each of `values`, with the sums and extremes taken by builtins."""
+        self.installs += len(values)
+        self.sum += sum(values)
+        histogram = self.histogram
+        for value in values:
+            histogram[value.bit_length()] += 1
+        low, high = min(values), max(values)
+        if self.added_min is None or low < self.added_min:
+            self.added_min, self.added_min_n = low, values.count(low)
+        elif low == self.added_min:
+            self.added_min_n += values.count(low)
+        if self.added_max is None or high > self.added_max:
+            self.added_max, self.added_max_n = high, values.count(high)
+        elif high == self.added_max:
+            self.added_max_n += values.count(high)
+
     def remove(self, value: int) -> None:
         self.installs -= 1
         self.sum -= value
@@ -241,6 +258,9 @@ class RollupDelta:
     attrs: Counter[AttrKey] = field(default_factory=Counter)
     counts: dict[CountKey, CountDelta] = field(default_factory=dict)
     events: Counter[EventKey] = field(default_factory=Counter)
+    _added: dict[CountKey, list[int]] = field(default_factory=dict)
+    """Values joining rollup_counts rows, folded into `counts` by `fold` (a list append per value
+    instead of a CountDelta.add call: counts are most of the work on a new install day)."""
 
     def _active(self, day: dt.date, product: str, s: InstallDay, installs: int, pings: int) -> None:
         key = (day, product, s.version, s.platform, s.os, s.arch)
@@ -265,10 +285,16 @@ class RollupDelta:
             self._active(day, product, old, -1, -old.pings)
         self._active(day, product, new, 1, pings)
         if old is None:
+            attrs = self.attrs
             for name, value in new.attrs.items():
-                self.attrs[(day, product, name, attr_text(value))] += 1
+                attrs[(day, product, name, attr_text(value))] += 1
+            added = self._added
             for name, count in new.counts.items():
-                self._count((day, product, name)).add(count)
+                values = added.get((day, product, name))
+                if values is None:
+                    added[(day, product, name)] = [count]
+                else:
+                    values.append(count)
             return
         if old.attrs is not new.attrs and old.attrs != new.attrs:
             for name, value in old.attrs.items():
@@ -284,6 +310,12 @@ class RollupDelta:
             for name, count in new.counts.items():
                 if old.counts.get(name) != count:
                     self._count((day, product, name)).add(count)
+
+    def fold(self) -> None:
+        """Move the values collected by `move` into `counts`."""
+        for key, values in self._added.items():
+            self._count(key).add_all(values)
+        self._added.clear()
 
 
 @dataclass(slots=True)
@@ -325,4 +357,5 @@ def merge_days(old: Mapping[DayKey, InstallDay], new: Mapping[DayKey, InstallDay
         else:  # a late ping: the stored state stays the day's last one; only its pings grow
             delta._active(day, product, stored, 0, incoming.pings)
         rows[key] = row
+    delta.fold()
     return Merged(rows, delta, first_seen)

@@ -18,6 +18,7 @@ from services.aggregator.activity import Activity, advance
 from services.aggregator.batch import Batch
 from services.aggregator.flush import write_flush
 from services.aggregator.histogram import BUCKETS, bucket, quantile
+from services.aggregator.rollup import CountDelta
 from services.aggregator.store import FencedError, OffsetClaim
 from tests.support.aggregator import BASE, FakeRollupStore, FakeTables, Truth, fleet, ping, truth
 
@@ -180,3 +181,15 @@ def test_batch_is_due_by_size_or_age_and_drops_revoked_partitions() -> None:
     kept = batch.without({1})
     assert kept.next_offsets == {0: 6}
     assert kept.size == 1
+
+
+@given(st.lists(st.lists(st.integers(0, 10**12), min_size=1, max_size=30), max_size=5))
+def test_adding_count_values_in_bulk_equals_adding_them_one_by_one(
+    groups: list[list[int]],
+) -> None:
+    bulk, single = CountDelta(), CountDelta()
+    for values in groups:
+        bulk.add_all(list(values))
+        for value in values:
+            single.add(value)
+    assert bulk == single
