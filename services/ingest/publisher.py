@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.record import PingRecord, encode_record, record_key
 from services.common.topics import TopicSpec, ensure_topics
+from services.ingest.batcher import PartitionBatcher
 from services.ingest.config import IngestSettings
 from services.ingest.partition import partition_for
 
@@ -68,6 +69,7 @@ class KafkaPublisher:
         self._reason = "connecting to Kafka"
         self._inflight = 0
         self._task: asyncio.Task[None] | None = None
+        self._batcher: PartitionBatcher | None = None
         self._closed = False
 
     @property
@@ -131,42 +133,48 @@ class KafkaPublisher:
 
     async def _run(self) -> None:
         self._producer = await self._connect()
+        self._batcher = PartitionBatcher(self._producer, self._topic)
         while True:
             await self._probe()
             await asyncio.sleep(self._settings.kafka_probe_s)
 
-    def _release(self, _future: asyncio.Future[Any]) -> None:
-        self._inflight -= 1
+    def _releaser(self, records: int) -> Callable[[asyncio.Future[Any]], None]:
+        def release(future: asyncio.Future[Any]) -> None:
+            self._inflight -= records
+            if not future.cancelled():
+                future.exception()  # retrieved here even when the request gave up waiting
+
+        return release
 
     async def publish(self, records: Sequence[PingRecord]) -> None:
-        if not self._healthy or self._producer is None:
+        batcher = self._batcher
+        if not self._healthy or self._producer is None or batcher is None:
             raise PublishUnavailable(self._reason)
         count = len(records)
         if self._inflight + count > self._settings.inflight_max:
             raise PublishUnavailable("too many pings waiting for Kafka")
-        producer, topic = self._producer, self._topic
-        # Partitions chosen here as the producer's partitioner would (services.ingest.partition),
-        # once per request rather than per record; None until the topic's metadata is known.
-        known = producer.client.cluster.partitions_for_topic(topic)
-        partitions = sorted(known) if known else None
+        # Partitions chosen as the producer's partitioner would (services.ingest.partition).
+        known = self._producer.client.cluster.partitions_for_topic(self._topic)
+        if not known:
+            raise PublishUnavailable("no metadata for the topic yet")
+        partitions = sorted(known)
         self._inflight += count
-        futures: list[asyncio.Future[Any]] = []
+        # The batches this request's records went into, with how many records each.
+        batches: dict[asyncio.Future[None], int] = {}
         try:
             for record in records:
                 key = record_key(record)
-                partition = partition_for(key, partitions) if partitions else None
-                futures.append(
-                    await producer.send(topic, encode_record(record), key=key, partition=partition)
-                )
+                future = batcher.append(partition_for(key, partitions), key, encode_record(record))
+                batches[future] = batches.get(future, 0) + 1
         except KafkaError as exc:
             raise PublishUnavailable(f"Kafka refused the records: {type(exc).__name__}") from None
         finally:
             # Records never handed over are released now; the others when the broker answers.
-            self._inflight -= count - len(futures)
-            for future in futures:
-                future.add_done_callback(self._release)
-        # Shielded: a caller's deadline must not cancel the producer's futures. (One future,
-        # the common single ping, does without asyncio.wait's bookkeeping.)
+            self._inflight -= count - sum(batches.values())
+            for future, held in batches.items():
+                future.add_done_callback(self._releaser(held))
+        futures = list(batches)
+        # Shielded: a caller's deadline must not cancel the futures other requests share.
         if len(futures) == 1:
             with contextlib.suppress(Exception):
                 await asyncio.shield(futures[0])
@@ -194,9 +202,12 @@ class KafkaPublisher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         producer, self._producer = self._producer, None
+        batcher, self._batcher = self._batcher, None
+        if batcher is not None:  # hand what requests appended to the producer, then flush it
+            await batcher.close(timeout_s / 2)
         if producer is not None:
             try:
-                await asyncio.wait_for(producer.stop(), timeout=timeout_s)
+                await asyncio.wait_for(producer.stop(), timeout=timeout_s / 2)
             except TimeoutError:
                 log.error("Kafka producer did not flush within %.1f s", timeout_s)
 
