@@ -64,7 +64,6 @@ class IngestSettings:
         20_000,
         "pings handed to the producer and not yet acknowledged; 503 beyond it",
     )
-    linger_ms: int = setting("CENSUS_INGEST_LINGER_MS", 5, "producer linger before sending a batch")
     kafka_batch_bytes: int = setting(
         "CENSUS_INGEST_KAFKA_BATCH_BYTES", 262_144, "producer batch size per partition"
     )
@@ -136,8 +135,6 @@ class IngestSettings:
         ]:
             if not 0 <= port <= 65535:
                 raise ValueError(f"{name} must be a port number, got {port}")
-        if self.linger_ms < 0:
-            raise ValueError(f"CENSUS_INGEST_LINGER_MS must be >= 0, got {self.linger_ms}")
         if self.rate_per_s < 0 or (self.rate_per_s > 0 and self.rate_burst < 1):
             raise ValueError(
                 "CENSUS_INGEST_RATE_PER_S must be >= 0 and CENSUS_INGEST_RATE_BURST >= 1"

@@ -87,7 +87,6 @@ class KafkaPublisher:
             acks="all",
             enable_idempotence=True,
             compression_type=_COMPRESSION.get(s.compression, s.compression),
-            linger_ms=s.linger_ms,
             max_batch_size=s.kafka_batch_bytes,
             request_timeout_ms=int(s.kafka_request_timeout_s * 1000),
         )

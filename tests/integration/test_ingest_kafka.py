@@ -68,7 +68,7 @@ async def test_a_posted_ping_arrives_as_the_exact_record(
 async def test_sigterm_under_load_loses_no_acknowledged_ping(
     stack_endpoints: StackEndpoints, topic: str
 ) -> None:
-    ingest = IngestProcess(stack_endpoints.bootstrap, topic, CENSUS_INGEST_LINGER_MS="20")
+    ingest = IngestProcess(stack_endpoints.bootstrap, topic)
     ingest.start()
     acknowledged: list[str] = []
     answered: dict[int, int] = {}
