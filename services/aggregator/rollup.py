@@ -172,7 +172,7 @@ def count_events(
             catalog = catalogs.get(product)
             dims = dimensions[product] = catalog.dimensions if catalog else ()
         attrs = record.attrs
-        values = tuple(attrs.get(d) for d in dims)
+        values = tuple(map(attrs.get, dims))
         text = texts.get((product, values))
         if text is None:
             present = {d: v for d, v in zip(dims, values, strict=True) if v is not None}
