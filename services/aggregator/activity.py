@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Final
 
 WINDOWS: Final = {"dau": 1, "wau": 7, "mau": 28}
@@ -120,8 +121,24 @@ def advance(
     """Apply first sightings (product, install, day) to stored activity; new rows and deltas."""
     rows: dict[ActivityKey, Activity] = {}
     delta = ActivityDelta()
-    for product, install_id, day in sorted(sightings, key=lambda s: s[2]):
+    ranges = delta._ranges
+    for product, install_id, day in sorted(sightings, key=itemgetter(2)):
         key = (product, install_id)
-        current = rows.get(key) or old.get(key)
-        rows[key] = mark_seen(current, product, day, delta)
+        current = rows.get(key)
+        if current is None:
+            current = old.get(key)
+        if current is None:  # mark_seen(None, ...) inlined: most sightings are of new installs
+            d = day.toordinal()
+            for metric, span in _NEW_INSTALL_SPANS:
+                ranges[(product, metric, d, d + span)] += 1
+            rows[key] = Activity(day, day, 1)
+        else:
+            rows[key] = mark_seen(current, product, day, delta)
     return rows, delta
+
+
+_NEW_INSTALL_SPANS: Final = (
+    *((metric, width - 1) for metric, width in enumerate(WINDOWS.values())),
+    (3, 0),  # new_installs on its first day
+)
+"""(metric, days after the first) a new install adds 1 to, as mark_seen(None, ...) does."""

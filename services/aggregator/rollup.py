@@ -287,7 +287,9 @@ class RollupDelta:
         if old is None:
             attrs = self.attrs
             for name, value in new.attrs.items():
-                attrs[(day, product, name, attr_text(value))] += 1
+                # attr_text inlined: this loop runs for every attr of every new install day.
+                text = value if value.__class__ is str else ("true" if value else "false")
+                attrs[(day, product, name, text)] += 1
             added = self._added
             for name, count in new.counts.items():
                 values = added.get((day, product, name))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from schemas.catalog import load_catalogs
 from schemas.record import PingRecord
-from services.aggregator.activity import Activity, advance
+from services.aggregator.activity import Activity, ActivityDelta, advance, mark_seen
 from services.aggregator.batch import Batch
 from services.aggregator.flush import write_flush
 from services.aggregator.histogram import BUCKETS, bucket, quantile
@@ -193,3 +193,34 @@ def test_adding_count_values_in_bulk_equals_adding_them_one_by_one(
         for value in values:
             single.add(value)
     assert bulk == single
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["pulse", "novu"]), st.integers(0, 3), st.integers(0, 70)),
+        max_size=30,
+    ),
+    st.dictionaries(st.integers(0, 3), st.integers(0, 70), max_size=3),
+)
+def test_advance_equals_marking_each_sighting_in_day_order(
+    seen: list[tuple[str, int, int]], stored_last: dict[int, int]
+) -> None:
+    start = dt.date(2026, 1, 1)
+    installs = [uuid.UUID(int=i) for i in range(4)]
+    old = {
+        ("pulse", installs[i]): Activity(
+            start + dt.timedelta(days=d), start + dt.timedelta(days=d), 1
+        )
+        for i, d in stored_last.items()
+    }
+    sightings = [(p, installs[i], start + dt.timedelta(days=d)) for p, i, d in seen]
+    rows, delta = advance(old, sightings)
+    expected_rows: dict[tuple[str, uuid.UUID], Activity] = {}
+    expected = ActivityDelta()
+    for product, install, day in sorted(sightings, key=lambda s: s[2]):
+        key = (product, install)
+        current = expected_rows.get(key) or old.get(key)
+        expected_rows[key] = mark_seen(current, product, day, expected)
+    assert rows == expected_rows
+    assert delta.rows() == expected.rows()
