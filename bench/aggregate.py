@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.proc import cpu_seconds, peak_rss_mb  # noqa: E402
 from schemas.record import SCHEMA_VERSION, PingRecord, decode_record, encode_record  # noqa: E402
 from services.migrate.migrations import discover  # noqa: E402
 from services.migrate.runner import migrate  # noqa: E402
@@ -149,16 +150,6 @@ def spawn_service(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "services.cli", command], cwd=ROOT, env=env)
 
 
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(current, peak) resident set size of a process."""
-    fields: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in {"VmRSS", "VmHWM"}:
-            fields[name] = int(rest.split()[0]) / 1024
-    return fields["VmRSS"], fields["VmHWM"]
-
-
 async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
     group = f"bench-{uuid.uuid4().hex[:8]}"
     env = {
@@ -187,12 +178,13 @@ async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
                 first_flush = time.perf_counter()
             if process.poll() is not None:
                 raise RuntimeError(f"census aggregate exited with {process.returncode}")
-            peak = max(peak, rss_mb(process.pid)[1])
+            peak = max(peak, peak_rss_mb(process.pid))
             if stored >= total:
                 break
             await asyncio.sleep(0.2)
         elapsed = time.perf_counter() - started
-        peak = max(peak, rss_mb(process.pid)[1])
+        peak = max(peak, peak_rss_mb(process.pid))
+        cpu = cpu_seconds(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -201,6 +193,7 @@ async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
         "elapsed": elapsed,
         "after_first_flush": time.perf_counter() - (first_flush or started),
         "rss": peak,
+        "cpu_cores": cpu / elapsed,
     }
 
 
@@ -371,6 +364,8 @@ async def main() -> dict[str, Any]:
         "aggregate_pings_per_s_after_first_flush": round(PINGS / agg["after_first_flush"]),
         "aggregate_vs_consume": round(aggregate_rate / consume_rate, 3),
         "aggregator_rss_mb": round(agg["rss"], 1),
+        # Its CPU seconds per second of the run: near 1.0 means bound by its own Python.
+        "aggregator_cpu_cores": round(agg["cpu_cores"], 2),
         "e2e_lag_rate_pings_per_s": LAG_RATE,
         "e2e_lag_acked_pings": lag["acked"],
         "e2e_lag_p50_s": round(lag["p50"], 3),

@@ -24,6 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.proc import cpu_seconds, peak_rss_mb  # noqa: E402
 from tests.support.ingest import encode, free_port, pulse_ping  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
@@ -134,13 +135,6 @@ def wait_port(port: int, within_s: float = 30.0) -> None:
             time.sleep(0.1)
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -189,10 +183,16 @@ def main() -> int:
         wait_http(f"http://127.0.0.1:{ops_port}/readyz")
         run_wrk(bare_url, single_script, 2)  # warm-up
         run_wrk(ingest_url, single_script, 3)
+        single_cpu = single_wall = 0.0
         for _ in range(ROUNDS):
             bare_runs.append(run_wrk(bare_url, single_script, DURATION_S))
+            cpu, wall = cpu_seconds(ingest.pid), time.perf_counter()
             ingest_runs.append(run_wrk(ingest_url, single_script, DURATION_S))
+            single_cpu += cpu_seconds(ingest.pid) - cpu
+            single_wall += time.perf_counter() - wall
+        cpu, wall = cpu_seconds(ingest.pid), time.perf_counter()
         batch_result = run_wrk(ingest_url, batch_script, DURATION_S)
+        batch_cpu = (cpu_seconds(ingest.pid) - cpu) / (time.perf_counter() - wall)
         rss = peak_rss_mb(ingest.pid)
     finally:
         stop(bare)
@@ -211,6 +211,9 @@ def main() -> int:
         "ingest_p99_ms": round(ingest_result["p99_ms"], 2),
         "batch_pings_per_s": round(batch_result["rps"] * 100, 1),
         "ingest_rss_mb": round(rss, 1),
+        # Ingest's CPU seconds per second under load: near 1.0 means bound by its own Python.
+        "ingest_cpu_cores_single": round(single_cpu / single_wall, 2),
+        "ingest_cpu_cores_batch": round(batch_cpu, 2),
         "ingest_non_2xx": int(ingest_result["non_2xx"] + batch_result["non_2xx"]),
         "connections": CONNECTIONS,
         "duration_s": DURATION_S,
