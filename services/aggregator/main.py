@@ -18,7 +18,12 @@ from services.aggregator.pgstore import PgRollupStore
 from services.common.lifecycle import run_service, wait_or_stop
 from services.common.logs import configure_logging
 from services.common.ops import OpsServer
-from services.common.settings import SettingsError, command_parser, load
+from services.common.settings import (
+    SettingsError,
+    command_parser,
+    load,
+    warn_unknown_variables,
+)
 from services.common.topics import TopicSpec, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -84,6 +89,7 @@ def main(argv: list[str]) -> int:
         print(f"census aggregate: {exc}", file=sys.stderr)
         return 2
     configure_logging("aggregator", settings.log)
+    warn_unknown_variables(AggregatorSettings, "CENSUS_AGGREGATOR_", log)
     # A flush holds tens of thousands of young objects that all survive it; at the default
     # threshold (700) the collector re-traverses them every few hundred allocations.
     gc.set_threshold(100_000, 50, 100)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import ipaddress
+import logging
 import os
 import types
 import typing
@@ -97,6 +98,28 @@ def load(cls: type[T], environ: Mapping[str, str] | None = None) -> T:
         return cls(**values)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
+
+
+def unknown_variables(
+    cls: type[Any],
+    prefix: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    others: frozenset[str] = frozenset(),
+) -> list[str]:
+    """Variables named like `cls`'s own (`prefix`) that it does not read, apart from `others`
+    that other commands read: a typo, or a setting an older release had. They are ignored, so a
+    service says so at start."""
+    env = os.environ if environ is None else environ
+    known = {doc.env for doc in describe(cls)} | others
+    return sorted(name for name in env if name.startswith(prefix) and name not in known)
+
+
+def warn_unknown_variables(
+    cls: type[Any], prefix: str, log: logging.Logger, *, others: frozenset[str] = frozenset()
+) -> None:
+    for name in unknown_variables(cls, prefix, others=others):
+        log.warning("%s is not a setting of this release; ignored", name)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,12 @@ from prometheus_client import CollectorRegistry
 from services.common.lifecycle import run_service
 from services.common.logs import configure_logging
 from services.common.ops import OpsServer
-from services.common.settings import SettingsError, command_parser, load
+from services.common.settings import (
+    SettingsError,
+    command_parser,
+    load,
+    warn_unknown_variables,
+)
 from services.ingest.app import create_app, readiness, runner_options
 from services.ingest.config import DEV_ID_SECRET, IngestSettings
 
@@ -141,6 +146,10 @@ def main(argv: list[str]) -> int:
         print("census ingest: --workers must be at least 1", file=sys.stderr)
         return 2
     configure_logging("ingest", settings.log)
+    # CENSUS_INGEST_URL is where clients (census fleet, make env) find ingest, not its setting.
+    warn_unknown_variables(
+        IngestSettings, "CENSUS_INGEST_", log, others=frozenset({"CENSUS_INGEST_URL"})
+    )
     # A batch request allocates thousands of objects that live until Kafka acknowledges them;
     # at the default threshold (700) the collector re-traverses them many times over.
     gc.set_threshold(100_000, 50, 100)

@@ -13,7 +13,12 @@ from prometheus_client import CollectorRegistry
 from services.common.lifecycle import run_service, wait_or_stop
 from services.common.logs import configure_logging
 from services.common.ops import OpsServer
-from services.common.settings import SettingsError, command_parser, load
+from services.common.settings import (
+    SettingsError,
+    command_parser,
+    load,
+    warn_unknown_variables,
+)
 from services.retention.config import RetentionSettings
 from services.retention.health import PostgresProbe
 from services.retention.metrics import RetentionMetrics
@@ -144,6 +149,7 @@ def main(argv: list[str]) -> int:
         print(f"census retention: {exc}", file=sys.stderr)
         return 2
     configure_logging("retention", settings.log)
+    warn_unknown_variables(RetentionSettings, "CENSUS_RETENTION_", log)
     if args.dry_run:
         return asyncio.run(print_dry_run(settings, utc_now))
     once: bool = args.once

@@ -16,6 +16,7 @@ from services.common.settings import (
     help_epilog,
     load,
     setting,
+    unknown_variables,
 )
 
 
@@ -75,3 +76,20 @@ def test_help_lists_every_variable_with_default() -> None:
     names = [d.env for d in describe(Example)]
     assert "CENSUS_KAFKA_BOOTSTRAP" in names and "CENSUS_TEST_PROXIES" in names
     assert "CENSUS_TEST_WORKERS" in help_epilog(Example) and "[1]" in help_epilog(Example)
+
+
+def test_variables_of_the_service_it_does_not_read_are_named() -> None:
+    env = {
+        "CENSUS_TEST_WORKERS": "2",
+        "CENSUS_TEST_LINGER_MS": "5",  # a setting an older release had
+        "CENSUS_TEST_WROKERS": "3",  # a typo
+        "CENSUS_KAFKA_BOOTSTRAP": "k:9092",  # read, through the kafka section
+        "CENSUS_PG_DSN": "postgresql://x/y",  # another prefix: not this check's business
+    }
+    assert unknown_variables(Example, "CENSUS_TEST_", env) == [
+        "CENSUS_TEST_LINGER_MS",
+        "CENSUS_TEST_WROKERS",
+    ]
+    assert unknown_variables(Example, "CENSUS_KAFKA_", env) == []
+    others = frozenset({"CENSUS_TEST_LINGER_MS"})
+    assert unknown_variables(Example, "CENSUS_TEST_", env, others=others) == ["CENSUS_TEST_WROKERS"]
