@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sys
 
@@ -90,7 +89,4 @@ def main(argv: list[str]) -> int:
         return 2
     configure_logging("aggregator", settings.log)
     warn_unknown_variables(AggregatorSettings, "CENSUS_AGGREGATOR_", log)
-    # A flush holds tens of thousands of young objects that all survive it; at the default
-    # threshold (700) the collector re-traverses them every few hundred allocations.
-    gc.set_threshold(100_000, 50, 100)
     return run_service(lambda stop: serve(settings, stop))

@@ -130,21 +130,31 @@ class PgTx:
                 [c.next_offset for c in known],
             )
 
-    async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]:
-        out: dict[DayKey, InstallDay] = {}
-        # One statement per day: a constant day prunes the scan to that day's partition.
+    async def _rows_by_day(
+        self, keys: list[DayKey], columns: str
+    ) -> AsyncIterator[tuple[dt.date, list[asyncpg.Record]]]:
+        """`columns` of the stored install days among `keys`, day by day: one statement per
+        day, because a constant day prunes the scan to that day's partition."""
         for day, (products, installs) in sorted(_by_day(keys).items()):
             rows = await self._conn.fetch(
-                """SELECT d.product, d.install_id, d.version, d.platform, d.os, d.arch, d.attrs,
-                          d.counts, d.pings, d.first_ping, d.last_ping, d.ping_ids
-                     FROM install_days d
-                     JOIN unnest($2::text[], $3::uuid[]) AS k(product, install_id)
-                       ON d.product = k.product AND d.install_id = k.install_id
-                    WHERE d.day = $1""",
+                f"""SELECT d.product, d.install_id, {columns}
+                      FROM install_days d
+                      JOIN unnest($2::text[], $3::uuid[]) AS k(product, install_id)
+                        ON d.product = k.product AND d.install_id = k.install_id
+                     WHERE d.day = $1""",
                 day,
                 products,
                 installs,
             )
+            yield day, rows
+
+    async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]:
+        out: dict[DayKey, InstallDay] = {}
+        columns = (
+            "d.version, d.platform, d.os, d.arch, d.attrs, d.counts, d.pings, d.first_ping,"
+            " d.last_ping, d.ping_ids"
+        )
+        async for day, rows in self._rows_by_day(keys, columns):
             for r in rows:
                 self._stored_days.add((day, r[0], r[1]))
                 out[(day, r[0], r[1])] = InstallDay(
@@ -154,17 +164,7 @@ class PgTx:
 
     async def load_ping_ids(self, keys: list[DayKey]) -> dict[DayKey, bytes]:
         out: dict[DayKey, bytes] = {}
-        for day, (products, installs) in sorted(_by_day(keys).items()):
-            rows = await self._conn.fetch(
-                """SELECT d.product, d.install_id, d.ping_ids
-                     FROM install_days d
-                     JOIN unnest($2::text[], $3::uuid[]) AS k(product, install_id)
-                       ON d.product = k.product AND d.install_id = k.install_id
-                    WHERE d.day = $1""",
-                day,
-                products,
-                installs,
-            )
+        async for day, rows in self._rows_by_day(keys, "d.ping_ids"):
             out.update(((day, r[0], r[1]), r[2]) for r in rows)
         return out
 

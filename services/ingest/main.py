@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -150,9 +149,6 @@ def main(argv: list[str]) -> int:
     warn_unknown_variables(
         IngestSettings, "CENSUS_INGEST_", log, others=frozenset({"CENSUS_INGEST_URL"})
     )
-    # A batch request allocates thousands of objects that live until Kafka acknowledges them;
-    # at the default threshold (700) the collector re-traverses them many times over.
-    gc.set_threshold(100_000, 50, 100)
     if workers > 1:
         from dataclasses import replace
 
