@@ -79,10 +79,16 @@ def _rules(catalog: Catalog) -> _Rules:
     return entry[1]
 
 
+def is_clean(ping: Ping, catalogs: Catalogs) -> bool:
+    """True when the catalog takes the ping as it is: known product and event, every attr and
+    count declared and valid. False says only that check_ping must look closer."""
+    catalog = catalogs.get(ping.product)
+    return catalog is not None and ping.event in catalog.events and _rules(catalog).allow(ping)
+
+
 def check_ping(ping: Ping, catalogs: Catalogs, *, path: str = "$") -> CheckedPing:
     """Enforce the catalog; raises CatalogViolation. Undeclared attrs/counts keys are dropped."""
-    catalog = catalogs.get(ping.product)
-    if catalog is not None and ping.event in catalog.events and _rules(catalog).allow(ping):
+    if is_clean(ping, catalogs):
         return CheckedPing(ping=ping, dropped_fields=())
     # Something to drop or to refuse: the full walk says exactly what and where.
     return _check_in_full(ping, catalogs, path)

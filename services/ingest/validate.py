@@ -12,7 +12,7 @@ from schemas.catalog import Catalogs
 from schemas.errors import FieldError, decode_error, validation_error
 from schemas.ping import PING_DECODER, PING_LIST_DECODER, Ping
 from schemas.record import SCHEMA_VERSION, PingRecord
-from schemas.validation import CatalogViolation, check_ping
+from schemas.validation import CatalogViolation, check_ping, is_clean
 from services.ingest import fastdecode
 from services.ingest.duplicates import repeated_key
 
@@ -110,6 +110,9 @@ def _check(pings: list[Ping], catalogs: Catalogs, *, batch: bool) -> Checked:
     checked: list[Ping] = []
     dropped: dict[str, None] = {}
     for index, ping in enumerate(pings):
+        if is_clean(ping, catalogs):
+            checked.append(ping)
+            continue
         try:
             result = check_ping(ping, catalogs, path=f"$[{index}]" if batch else "$")
         except CatalogViolation as exc:
@@ -120,12 +123,16 @@ def _check(pings: list[Ping], catalogs: Catalogs, *, batch: bool) -> Checked:
     return Checked(checked, list(dropped))
 
 
+def _checked(fast: fastdecode.Decoded, catalogs: Catalogs, *, batch: bool) -> Checked:
+    return Checked(fast.pings, []) if fast.clean else _check(fast.pings, catalogs, batch=batch)
+
+
 def parse_ping(body: bytes, catalogs: Catalogs) -> Checked:
     """One JSON ping; raises Rejection."""
     fast = fastdecode.decode_ping(body, catalogs)
     if fast is not None:
-        _refuse_repeated_keys(body, [fast])
-        return _check([fast], catalogs, batch=False)
+        _refuse_repeated_keys(body, fast.pings)
+        return _checked(fast, catalogs, batch=False)
     try:
         ping = PING_DECODER.decode(body)
     except msgspec.ValidationError as exc:
@@ -149,9 +156,9 @@ def _empty() -> Rejection:
 def parse_json_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Checked:
     """A JSON array of pings; all or nothing; raises Rejection."""
     fast = fastdecode.decode_pings(body, catalogs)
-    if fast is not None and 0 < len(fast) <= max_count:
-        _refuse_repeated_keys(body, fast)
-        return _check(fast, catalogs, batch=True)
+    if fast is not None and 0 < len(fast.pings) <= max_count:
+        _refuse_repeated_keys(body, fast.pings)
+        return _checked(fast, catalogs, batch=True)
     try:
         pings = PING_LIST_DECODER.decode(body)
     except msgspec.ValidationError as exc:
@@ -180,8 +187,8 @@ def parse_ndjson_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Ch
         prefix = f"$[{index}]"
         fast = fastdecode.decode_ping(line, catalogs)
         if fast is not None:
-            _refuse_repeated_keys(line, [fast], prefix)
-            pings.append(fast)
+            _refuse_repeated_keys(line, fast.pings, prefix)
+            pings.extend(fast.pings)
             continue
         try:
             ping = PING_DECODER.decode(line)

@@ -60,3 +60,13 @@ def test_any_repeated_top_level_key_is_found(key: str, pretty: bool) -> None:
     body = text[:-1].rstrip() + f', "{key}": {value}' + "}"
     with pytest.raises(Rejection, match="appears twice"):
         parse_ping(body.encode(), CATALOGS)
+
+
+@pytest.mark.parametrize("space", [" ", "\t", "\n", "\r"])
+def test_a_repeat_hidden_by_whitespace_before_its_colon_is_found(space: str) -> None:
+    """Only the whitespace between a key's closing quote and its colon hides it from the
+    cheap `":` count; every kind of JSON whitespace must send the body to the exact check."""
+    compact = json.dumps(pulse_ping(), separators=(",", ":"))
+    body = compact.replace('"counts":{', '"counts":{"vms"' + space + ":1,", 1)
+    with pytest.raises(Rejection, match="appears twice"):
+        parse_ping(body.encode(), CATALOGS)
