@@ -1,23 +1,21 @@
 """Refusing JSON objects that repeat a key. Parsers disagree on which copy wins, so a repeated
 key is ambiguous input; msgspec silently keeps the last one.
 
-An exact check costs a second, slower parse, so it runs only when it could find something: every
-key in JSON is a string followed by a colon, so a body with no more `"…":` tokens than the
-decoded pings have keys cannot hold a repeat. Typical pings take only the cheap count.
+An exact check costs a second, slower parse, so it runs only when it could find something. Every
+key and every string value in JSON is a pair of `"`; the decoded pings say how many keys and
+strings the body held at least, so a body with no more quotes than that holds nothing more: no
+repeated key (nor an ignored field, nor an escaped quote). Typical pings take only this count.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any, Final
 
 from schemas.ping import Ping
 
-_KEY_TOKEN: Final = re.compile(rb'"\s*:')
-_QUOTE_SPACE: Final = re.compile(rb'"\s')
-_REQUIRED: Final = 7  # product, install_id, event, version, platform, os, arch
+_REQUIRED: Final = 7  # product, install_id, event, version, platform, os, arch: keys and strings
 
 
 class _Repeated(Exception):
@@ -25,15 +23,18 @@ class _Repeated(Exception):
         self.key = key
 
 
-def _decoded_keys(ping: Ping) -> int:
-    """Keys the body certainly held for this ping (absent optionals are indistinguishable)."""
+def _quoted(ping: Ping) -> int:
+    """Keys plus string values the body certainly held for this ping (absent optionals are
+    indistinguishable from defaults, so they are not counted)."""
+    optional = (ping.sent_at is not None) + (ping.ping_id is not None)  # a key and a string each
+    attrs = ping.attrs
+    values = [*attrs.values()]  # str or bool; no int is equal to True or False among them
+    bools = values.count(True) + values.count(False)
     return (
-        _REQUIRED
-        + (ping.sent_at is not None)
-        + (ping.ping_id is not None)
-        + len(ping.attrs)
+        2 * (_REQUIRED + optional + len(attrs))
+        - bools
         + len(ping.counts)
-        + bool(ping.attrs)
+        + bool(attrs)
         + bool(ping.counts)
     )
 
@@ -47,17 +48,9 @@ def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _key_tokens(body: bytes) -> int:
-    """At least as many as the keys in `body`: counted without a regex when no quote is followed
-    by whitespace, so that every key token is exactly `":` (a few times faster)."""
-    if _QUOTE_SPACE.search(body) is not None:
-        return len(_KEY_TOKEN.findall(body))
-    return body.count(b'":')
-
-
 def repeated_key(body: bytes, pings: Sequence[Ping]) -> str | None:
     """The first key some object of `body` repeats, or None. `pings` were decoded from `body`."""
-    if _key_tokens(body) <= sum(map(_decoded_keys, pings)):
+    if body.count(b'"') <= 2 * sum(map(_quoted, pings)):
         return None
     try:
         json.loads(body, object_pairs_hook=_no_repeats)

@@ -70,3 +70,30 @@ def test_a_repeat_hidden_by_whitespace_before_its_colon_is_found(space: str) -> 
     body = compact.replace('"counts":{', '"counts":{"vms"' + space + ":1,", 1)
     with pytest.raises(Rejection, match="appears twice"):
         parse_ping(body.encode(), CATALOGS)
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(
+        st.sampled_from(["x_note", "y_note", "z"]),  # undeclared: dropped, any value goes
+        st.one_of(st.booleans(), st.text(alphabet='a":,\\ {}[]\n', max_size=6)),
+        min_size=1,
+    ),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_quote_count_misses_no_repeat(
+    attrs: dict[str, object], repeat: bool, pretty: bool
+) -> None:
+    """Values full of quotes, colons and escapes, compact or pretty: a repeated attrs key is
+    always found, and a body without one is never refused."""
+    text = json.dumps(pulse_ping(attrs=attrs), indent=1 if pretty else None)
+    if repeat:
+        key, value = next(iter(attrs.items()))
+        text = text.replace('"attrs": {', '"attrs": {' + f'"{key}": {json.dumps(value)}, ', 1)
+    try:
+        parse_ping(text.encode(), CATALOGS)
+    except Rejection as rejection:
+        assert repeat and "appears twice" in rejection.reason, rejection
+    else:
+        assert not repeat
