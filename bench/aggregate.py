@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 import os
 import random
 import subprocess
@@ -27,7 +28,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.proc import cpu_seconds, peak_rss_mb  # noqa: E402
+from bench.proc import (  # noqa: E402
+    cluster_cpu_seconds,
+    cpu_seconds,
+    listener_pid,
+    parent_pid,
+    peak_rss_mb,
+)
 from schemas.record import SCHEMA_VERSION, PingRecord, decode_record, encode_record  # noqa: E402
 from services.migrate.migrations import discover  # noqa: E402
 from services.migrate.runner import migrate  # noqa: E402
@@ -97,6 +104,20 @@ def generate(rng: random.Random) -> list[tuple[bytes, bytes]]:
     return out
 
 
+async def delete_topics(topics: list[str]) -> None:
+    """Best effort, one by one: the DLQ topic may not exist."""
+    client = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await client.start()
+    try:
+        for topic in topics:
+            try:
+                await client.delete_topics([topic])
+            except Exception as exc:
+                print(f"bench/aggregate.py: topic {topic} not deleted: {exc}", file=sys.stderr)
+    finally:
+        await client.close()
+
+
 async def preload(topic: str, values: list[tuple[bytes, bytes]]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     await admin.start()
@@ -164,6 +185,8 @@ async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
         "CENSUS_LOG_LEVEL": "WARNING",
     }
     conn = await asyncpg.connect(dsn)
+    others = LocalCpu(conn, await conn.fetchval("SELECT pg_backend_pid()"))
+    await others.start()
     started = time.perf_counter()
     process = spawn_service("aggregate", env)
     first_flush: float | None = None
@@ -176,6 +199,7 @@ async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
             )
             if stored and first_flush is None:
                 first_flush = time.perf_counter()
+                await others.find_backends()
             if process.poll() is not None:
                 raise RuntimeError(f"census aggregate exited with {process.returncode}")
             peak = max(peak, peak_rss_mb(process.pid))
@@ -185,6 +209,7 @@ async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
         elapsed = time.perf_counter() - started
         peak = max(peak, peak_rss_mb(process.pid))
         cpu = cpu_seconds(process.pid)
+        used = others.used()
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -194,7 +219,59 @@ async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
         "after_first_flush": time.perf_counter() - (first_flush or started),
         "rss": peak,
         "cpu_cores": cpu / elapsed,
+        "aggregator_cpu_seconds": cpu,
+        **used,
     }
+
+
+class LocalCpu:
+    """CPU used during the run by PostgreSQL (the whole cluster, and the aggregator's own
+    backends) and by the Kafka broker, when both run on this machine (else NaN)."""
+
+    def __init__(self, conn: asyncpg.Connection, own_backend: int) -> None:
+        self._conn = conn
+        self._own = own_backend
+        self._postmaster: int | None = None
+        self._kafka = listener_pid(int(BOOTSTRAP.rpartition(":")[2]))
+        self._backends: list[int] = []
+        self._before: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        nan = float("nan")
+        try:
+            cluster = cluster_cpu_seconds(self._postmaster) if self._postmaster else nan
+            backends = sum(cpu_seconds(pid) for pid in self._backends) if self._backends else nan
+        except (FileNotFoundError, ProcessLookupError):
+            cluster = backends = nan
+        try:
+            kafka = cpu_seconds(self._kafka) if self._kafka else nan
+        except (FileNotFoundError, ProcessLookupError):
+            kafka = nan
+        return {"postgres": cluster, "backends": backends, "kafka": kafka}
+
+    async def start(self) -> None:
+        try:
+            self._postmaster = parent_pid(self._own)
+        except (FileNotFoundError, ProcessLookupError):
+            self._postmaster = None  # PostgreSQL is on another machine
+        self._before = self._now()
+
+    async def find_backends(self) -> None:
+        """The aggregator's connections: they start after it did, so all their time is its."""
+        rows = await self._conn.fetch(
+            """SELECT pid FROM pg_stat_activity
+                WHERE datname = current_database() AND backend_type = 'client backend'
+                  AND pid <> pg_backend_pid()"""
+        )
+        self._backends = [r[0] for r in rows]
+
+    def used(self) -> dict[str, float]:
+        after = self._now()
+        return {
+            "postgres_cpu_seconds": after["postgres"] - self._before["postgres"],
+            "backend_cpu_seconds": after["backends"],
+            "kafka_cpu_seconds": after["kafka"] - self._before["kafka"],
+        }
 
 
 LAG_RATE = int(os.environ.get("CENSUS_BENCH_LAG_RATE", "5000"))
@@ -298,6 +375,7 @@ async def e2e_lag(dsn: str) -> dict[str, float]:
         for process in (ingest, aggregator):
             process.terminate()
             process.wait(timeout=60)
+        await delete_topics([topic, topic + ".dlq"])
     lags = []
     for at, count in acked:
         visible_at = next(t for t, n in seen if n >= count and t >= at - 1.0)
@@ -309,6 +387,11 @@ async def e2e_lag(dsn: str) -> dict[str, float]:
         "p50": lags[len(lags) // 2],
         "p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
     }
+
+
+def _rate(us_per_ping: float) -> int | None:
+    """Pings per second at `us_per_ping` microseconds of one core each; None if unknown."""
+    return None if math.isnan(us_per_ping) else round(1e6 / us_per_ping)
 
 
 async def main() -> dict[str, Any]:
@@ -344,14 +427,14 @@ async def main() -> dict[str, Any]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-        client = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-        await client.start()
-        try:
-            await client.delete_topics([topic, topic + ".dlq"])
-        except Exception:  # the DLQ topic may not exist; cleanup is best effort
-            pass
-        await client.close()
+        await delete_topics([topic, topic + ".dlq"])
     consume_rate = PINGS / consume_s
+    per_ping = {
+        name: agg[f"{name}_cpu_seconds"] / PINGS * 1e6
+        for name in ("aggregator", "postgres", "backend", "kafka")
+    }
+    all_parts = per_ping["aggregator"] + per_ping["postgres"] + per_ping["kafka"]
+    cores = os.cpu_count() or 1
     aggregate_rate = PINGS / agg["elapsed"]
     return {
         "pings": PINGS,
@@ -366,6 +449,16 @@ async def main() -> dict[str, Any]:
         "aggregator_rss_mb": round(agg["rss"], 1),
         # Its CPU seconds per second of the run: near 1.0 means bound by its own Python.
         "aggregator_cpu_cores": round(agg["cpu_cores"], 2),
+        # CPU per ping of each part, and the rates they bound (this machine's speed): one
+        # aggregator writes through one connection, one PostgreSQL process, so one core;
+        # and all parts together cannot go past every core of the machine busy.
+        "aggregator_cpu_us_per_ping": round(per_ping["aggregator"], 1),
+        "postgres_cpu_us_per_ping": round(per_ping["postgres"], 1),
+        "postgres_backend_cpu_us_per_ping": round(per_ping["backend"], 1),
+        "kafka_cpu_us_per_ping": round(per_ping["kafka"], 1),
+        "machine_cores": cores,
+        "one_connection_ceiling_pings_per_s": _rate(per_ping["backend"]),
+        "all_cores_ceiling_pings_per_s": _rate(all_parts / cores),
         "e2e_lag_rate_pings_per_s": LAG_RATE,
         "e2e_lag_acked_pings": lag["acked"],
         "e2e_lag_p50_s": round(lag["p50"], 3),
