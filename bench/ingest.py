@@ -207,14 +207,18 @@ def main() -> int:
         run_wrk(ingest_url, single_script, 3)
         run_wrk(ingest_url, batch_script, 2)
         kafka = listener_pid(int(BOOTSTRAP.rpartition(":")[2]))
-        single_cpu = single_wall = 0.0
+        single_cpu = single_wall = bare_cpu = bare_requests = single_requests = 0.0
         batch_cpu = batch_wall = kafka_cpu = batch_pings = 0.0
         for _ in range(ROUNDS):
+            cpu, wall = cpu_seconds(bare.pid), time.perf_counter()
             bare_runs.append(run_wrk(bare_url, single_script, DURATION_S))
+            bare_cpu += cpu_seconds(bare.pid) - cpu
+            bare_requests += bare_runs[-1]["rps"] * (time.perf_counter() - wall)
             cpu, wall = cpu_seconds(ingest.pid), time.perf_counter()
             ingest_runs.append(run_wrk(ingest_url, single_script, DURATION_S))
             single_cpu += cpu_seconds(ingest.pid) - cpu
             single_wall += time.perf_counter() - wall
+            single_requests += ingest_runs[-1]["rps"] * (time.perf_counter() - wall)
             cpu, wall = cpu_seconds(ingest.pid), time.perf_counter()
             kafka_before = cpu_seconds(kafka) if kafka else float("nan")
             batch_runs.append(run_wrk(ingest_url, batch_script, DURATION_S))
@@ -248,6 +252,9 @@ def main() -> int:
         "ingest_rss_mb": round(rss, 1),
         # Ingest's CPU seconds per second under load: near 1.0 means bound by its own Python.
         "ingest_cpu_cores_single": round(single_cpu / single_wall, 2),
+        # CPU per single-ping request of each server (approximate: rps times wall time).
+        "bare_cpu_us_per_request": round(bare_cpu / bare_requests * 1e6, 1),
+        "ingest_cpu_us_per_request": round(single_cpu / single_requests * 1e6, 1),
         "ingest_cpu_cores_batch": round(batch_cpu / batch_wall, 2),
         "ingest_cpu_us_per_batch_ping": round(batch_cpu / batch_pings * 1e6, 1),
         "kafka_cpu_us_per_batch_ping": round(kafka_cpu / batch_pings * 1e6, 1),
