@@ -171,7 +171,9 @@ def spawn_service(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "services.cli", command], cwd=ROOT, env=env)
 
 
-async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
+async def aggregate(topic: str, dsn: str, total: int, replicas: int = 1) -> dict[str, float]:
+    """`replicas` processes of `census aggregate` in one group, from the start of `topic` until
+    their stored offsets reach `total`."""
     group = f"bench-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -188,7 +190,7 @@ async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
     others = LocalCpu(conn, await conn.fetchval("SELECT pg_backend_pid()"))
     await others.start()
     started = time.perf_counter()
-    process = spawn_service("aggregate", env)
+    processes = [spawn_service("aggregate", env) for _ in range(replicas)]
     first_flush: float | None = None
     peak = 0.0
     try:
@@ -200,19 +202,23 @@ async def aggregate(topic: str, dsn: str, total: int) -> dict[str, float]:
             if stored and first_flush is None:
                 first_flush = time.perf_counter()
                 await others.find_backends()
-            if process.poll() is not None:
-                raise RuntimeError(f"census aggregate exited with {process.returncode}")
-            peak = max(peak, peak_rss_mb(process.pid))
+            for process in processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"census aggregate exited with {process.returncode}")
+                peak = max(peak, peak_rss_mb(process.pid))
             if stored >= total:
                 break
             await asyncio.sleep(0.2)
         elapsed = time.perf_counter() - started
-        peak = max(peak, peak_rss_mb(process.pid))
-        cpu = cpu_seconds(process.pid)
+        peak = max([peak, *(peak_rss_mb(p.pid) for p in processes)])
+        cpu = sum(cpu_seconds(p.pid) for p in processes)
+        await others.find_backends()  # all replicas are connected by now
         used = others.used()
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=60)
         await conn.close()
     return {
         "elapsed": elapsed,
@@ -263,7 +269,7 @@ class LocalCpu:
                 WHERE datname = current_database() AND backend_type = 'client backend'
                   AND pid <> pg_backend_pid()"""
         )
-        self._backends = [r[0] for r in rows]
+        self._backends = sorted({*self._backends, *(r[0] for r in rows)})
 
     def used(self) -> dict[str, float]:
         after = self._now()
@@ -415,6 +421,17 @@ async def main() -> dict[str, Any]:
         conn = await asyncpg.connect(dsn)
         install_days = await conn.fetchval("SELECT count(*) FROM install_days")
         await conn.close()
+        # The same backlog again, into a fresh database, by two replicas in one group: how
+        # the design's scaling path (more replicas) does on this machine's cores.
+        pair_db = f"{name}_pair"
+        await admin.execute(f'CREATE DATABASE "{pair_db}"')
+        try:
+            conn = await asyncpg.connect(f"{base}/{pair_db}")
+            await migrate(conn, discover(), today=dt.datetime.now(dt.UTC).date())
+            await conn.close()
+            pair = await aggregate(topic, f"{base}/{pair_db}", PINGS, replicas=2)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{pair_db}" WITH (FORCE)')
         lag_db = f"{name}_lag"
         await admin.execute(f'CREATE DATABASE "{lag_db}"')
         try:
@@ -459,6 +476,9 @@ async def main() -> dict[str, Any]:
         "machine_cores": cores,
         "one_connection_ceiling_pings_per_s": _rate(per_ping["backend"]),
         "all_cores_ceiling_pings_per_s": _rate(all_parts / cores),
+        "two_replicas_pings_per_s": round(PINGS / pair["elapsed"]),
+        "two_replicas_vs_one": round(agg["elapsed"] / pair["elapsed"], 2),
+        "two_replicas_cpu_cores": round(pair["cpu_cores"], 2),
         "e2e_lag_rate_pings_per_s": LAG_RATE,
         "e2e_lag_acked_pings": lag["acked"],
         "e2e_lag_p50_s": round(lag["p50"], 3),
