@@ -24,7 +24,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.proc import cpu_seconds, listener_pid, peak_rss_mb  # noqa: E402
+from bench.proc import (  # noqa: E402
+    child_pids,
+    cluster_cpu_seconds,
+    cpu_seconds,
+    listener_pid,
+    peak_rss_mb,
+)
 from tests.support.ingest import encode, free_port, pulse_ping  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
@@ -214,20 +220,21 @@ def main() -> int:
             bare_runs.append(run_wrk(bare_url, single_script, DURATION_S))
             bare_cpu += cpu_seconds(bare.pid) - cpu
             bare_requests += bare_runs[-1]["rps"] * (time.perf_counter() - wall)
-            cpu, wall = cpu_seconds(ingest.pid), time.perf_counter()
+            cpu, wall = cluster_cpu_seconds(ingest.pid), time.perf_counter()
             ingest_runs.append(run_wrk(ingest_url, single_script, DURATION_S))
-            single_cpu += cpu_seconds(ingest.pid) - cpu
+            single_cpu += cluster_cpu_seconds(ingest.pid) - cpu
             single_wall += time.perf_counter() - wall
             single_requests += ingest_runs[-1]["rps"] * (time.perf_counter() - wall)
-            cpu, wall = cpu_seconds(ingest.pid), time.perf_counter()
+            cpu, wall = cluster_cpu_seconds(ingest.pid), time.perf_counter()
             kafka_before = cpu_seconds(kafka) if kafka else float("nan")
             batch_runs.append(run_wrk(ingest_url, batch_script, DURATION_S))
             elapsed = time.perf_counter() - wall
             batch_wall += elapsed
-            batch_cpu += cpu_seconds(ingest.pid) - cpu
+            batch_cpu += cluster_cpu_seconds(ingest.pid) - cpu
             kafka_cpu += (cpu_seconds(kafka) if kafka else float("nan")) - kafka_before
             batch_pings += batch_runs[-1]["rps"] * 100 * elapsed
-        rss = peak_rss_mb(ingest.pid)
+        # Per process: with CENSUS_INGEST_WORKERS=N the workers are the supervisor's children.
+        rss = max(peak_rss_mb(pid) for pid in (ingest.pid, *child_pids(ingest.pid)))
     finally:
         stop(bare)
         stop(ingest)
@@ -262,6 +269,7 @@ def main() -> int:
         # handler doing about 30k requests/s, so it asks for about 3.3 here.
         "batch_pings_per_s_vs_bare_rps": round(batch_result["rps"] * 100 / bare_result["rps"], 2),
         "ingest_non_2xx": int(ingest_result["non_2xx"] + batch_result["non_2xx"]),
+        "ingest_workers": int(os.environ.get("CENSUS_INGEST_WORKERS", "1")),
         "connections": CONNECTIONS,
         "duration_s": DURATION_S,
         "rounds": ROUNDS,

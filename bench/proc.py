@@ -25,21 +25,31 @@ def parent_pid(pid: int) -> int:
     return int(_stat(pid)[1])
 
 
-def cluster_cpu_seconds(root: int) -> float:
-    """CPU time of `root` and of all its children, live or exited: a PostgreSQL postmaster's
-    backends come and go, and an exited child's time is added to its parent's cutime/cstime."""
-    fields = _stat(root)
-    total = sum(int(f) for f in fields[11:15])
+def child_pids(parent: int) -> list[int]:
+    """The live direct children of `parent`."""
+    children = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            child = _stat(int(entry.name))
+            if int(_stat(int(entry.name))[1]) == parent:
+                children.append(int(entry.name))
         except (FileNotFoundError, ProcessLookupError):
-            continue  # exited while we looked; its time is in the parent's cutime now
-        if int(child[1]) == root:
-            total += int(child[11]) + int(child[12])
-    return total / _TICK
+            continue  # exited while we looked
+    return children
+
+
+def cluster_cpu_seconds(root: int) -> float:
+    """CPU time of `root` and of all its direct children, live or exited: a PostgreSQL
+    postmaster's backends come and go (an exited child's time is added to its parent's
+    cutime/cstime), and `census ingest --workers N` runs N children."""
+    total = sum(int(f) for f in _stat(root)[11:15]) / _TICK
+    for child in child_pids(root):
+        try:
+            total += cpu_seconds(child)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited since: its time is in the parent's cutime now (or lost in between)
+    return total
 
 
 def listener_pid(port: int) -> int | None:
