@@ -3,7 +3,10 @@
 Preloads PINGS pings (INSTALLS installs over DAYS days) into a fresh topic of the Kafka at
 CENSUS_BENCH_KAFKA (default: the test stack's), migrates a fresh database on CENSUS_BENCH_PG_DSN,
 then measures (a) an aiokafka getmany loop that only decodes, (b) `census aggregate` from start
-until its stored offsets reach the end of the topic. Writes bench/results/aggregate.json.
+until its stored offsets reach the end of the topic, with the CPU each part used (aggregator,
+PostgreSQL, Kafka, read from /proc when they run on this machine), (c) the same with two
+replicas into a fresh database, (d) the end-to-end lag with ingest driven at a steady rate.
+Writes bench/results/aggregate.json.
 """
 
 from __future__ import annotations
