@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from schemas.record import SCHEMA_VERSION, PingRecord, decode_record, encode_rec
 from services.migrate.migrations import discover  # noqa: E402
 from services.migrate.runner import migrate  # noqa: E402
 from tests.support.ingest import free_port, pulse_ping  # noqa: E402
+from tests.support.kafka import delete_topic  # noqa: E402
 
 BOOTSTRAP = os.environ.get("CENSUS_BENCH_KAFKA", "127.0.0.1:29092")
 ADMIN_DSN = os.environ.get("CENSUS_BENCH_PG_DSN", "postgresql://census@127.0.0.1:56432/census")
@@ -109,16 +112,11 @@ def generate(rng: random.Random) -> list[tuple[bytes, bytes]]:
 
 async def delete_topics(topics: list[str]) -> None:
     """Best effort, one by one: the DLQ topic may not exist."""
-    client = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await client.start()
-    try:
-        for topic in topics:
-            try:
-                await client.delete_topics([topic])
-            except Exception as exc:
-                print(f"bench/aggregate.py: topic {topic} not deleted: {exc}", file=sys.stderr)
-    finally:
-        await client.close()
+    for topic in topics:
+        try:
+            await delete_topic(BOOTSTRAP, topic)
+        except Exception as exc:
+            print(f"bench/aggregate.py: topic {topic} not deleted: {exc}", file=sys.stderr)
 
 
 async def preload(topic: str, values: list[tuple[bytes, bytes]]) -> None:
@@ -403,49 +401,43 @@ def _rate(us_per_ping: float) -> int | None:
     return None if math.isnan(us_per_ping) else round(1e6 / us_per_ping)
 
 
-async def main() -> dict[str, Any]:
-    rng = random.Random(7)
-    topic = f"census.bench.{uuid.uuid4().hex[:8]}"
-    name = f"census_bench_{uuid.uuid4().hex[:8]}"
-    base = ADMIN_DSN.rpartition("/")[0]
-    admin = await asyncpg.connect(ADMIN_DSN)
+@asynccontextmanager
+async def migrated_database(admin: asyncpg.Connection, name: str) -> AsyncIterator[str]:
+    """A fresh database `name` with every migration applied, dropped afterwards; yields its DSN."""
     await admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = f"{base}/{name}"
+    dsn = f"{ADMIN_DSN.rpartition('/')[0]}/{name}"
     try:
         conn = await asyncpg.connect(dsn)
         await migrate(conn, discover(), today=dt.datetime.now(dt.UTC).date())
         await conn.close()
-        values = generate(rng)
-        distinct = len({k for k, _ in values})
-        await preload(topic, values)
-        del values
-        consume_s = await consume_only(topic, PINGS)
-        agg = await aggregate(topic, dsn, PINGS)
-        conn = await asyncpg.connect(dsn)
-        install_days = await conn.fetchval("SELECT count(*) FROM install_days")
-        await conn.close()
-        # The same backlog again, into a fresh database, by two replicas in one group: how
-        # the design's scaling path (more replicas) does on this machine's cores.
-        pair_db = f"{name}_pair"
-        await admin.execute(f'CREATE DATABASE "{pair_db}"')
-        try:
-            conn = await asyncpg.connect(f"{base}/{pair_db}")
-            await migrate(conn, discover(), today=dt.datetime.now(dt.UTC).date())
-            await conn.close()
-            pair = await aggregate(topic, f"{base}/{pair_db}", PINGS, replicas=2)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{pair_db}" WITH (FORCE)')
-        lag_db = f"{name}_lag"
-        await admin.execute(f'CREATE DATABASE "{lag_db}"')
-        try:
-            conn = await asyncpg.connect(f"{base}/{lag_db}")
-            await migrate(conn, discover(), today=dt.datetime.now(dt.UTC).date())
-            await conn.close()
-            lag = await e2e_lag(f"{base}/{lag_db}")
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{lag_db}" WITH (FORCE)')
+        yield dsn
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def main() -> dict[str, Any]:
+    rng = random.Random(7)
+    topic = f"census.bench.{uuid.uuid4().hex[:8]}"
+    name = f"census_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        async with migrated_database(admin, name) as dsn:
+            values = generate(rng)
+            distinct = len({k for k, _ in values})
+            await preload(topic, values)
+            del values
+            consume_s = await consume_only(topic, PINGS)
+            agg = await aggregate(topic, dsn, PINGS)
+            conn = await asyncpg.connect(dsn)
+            install_days = await conn.fetchval("SELECT count(*) FROM install_days")
+            await conn.close()
+        # The same backlog again, into a fresh database, by two replicas in one group: how
+        # the design's scaling path (more replicas) does on this machine's cores.
+        async with migrated_database(admin, f"{name}_pair") as dsn:
+            pair = await aggregate(topic, dsn, PINGS, replicas=2)
+        async with migrated_database(admin, f"{name}_lag") as dsn:
+            lag = await e2e_lag(dsn)
+    finally:
         await admin.close()
         await delete_topics([topic, topic + ".dlq"])
     consume_rate = PINGS / consume_s

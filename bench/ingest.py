@@ -146,18 +146,10 @@ def delete_topic(topic: str) -> None:
     broker (which reads every topic) does not have to read them."""
     import asyncio
 
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    async def delete() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-        await admin.start()
-        try:
-            await admin.delete_topics([topic])
-        finally:
-            await admin.close()
+    from tests.support.kafka import delete_topic as delete
 
     try:
-        asyncio.run(delete())
+        asyncio.run(delete(BOOTSTRAP, topic))
     except Exception as exc:  # cleanup is best effort; say so rather than fail the figures
         print(f"bench/ingest.py: could not delete topic {topic}: {exc}", file=sys.stderr)
 
