@@ -9,10 +9,13 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/census
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements-runtime.lock ./
 COPY schemas/ schemas/
 COPY services/ services/
-RUN /opt/census/bin/pip install .
+# The runtime subset of the lock, exact versions with hashes; then Census itself with nothing
+# resolved on the day (the lock holds the build backend too).
+RUN /opt/census/bin/pip install --require-hashes --no-deps -r requirements-runtime.lock \
+ && /opt/census/bin/pip install --no-deps --no-build-isolation .
 
 FROM python:3.11-slim
 # A fixed numeric uid so Kubernetes' runAsNonRoot can verify it without a name lookup.

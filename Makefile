@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STACK := deploy/local/stack.sh
 PYTEST_ARGS ?=
 
-.PHONY: help prereqs install kafka up down status test test-unit lint demo env psql bench clean
+.PHONY: help prereqs install lock kafka up down status test test-unit lint demo env psql bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -16,13 +16,30 @@ help: ## list the targets
 prereqs: ## install missing Debian packages (JDK, Maven, PostgreSQL, promtool, curl)
 	@deploy/local/prereqs.sh
 
-install: prereqs $(VENV)/.installed ## create .venv and install Census with its test and dev extras
+install: prereqs $(VENV)/.installed ## create .venv: every dependency from requirements.lock, then Census itself
 
-$(VENV)/.installed: pyproject.toml
+# Exact versions with hashes from the lock, nothing resolved on the day: `--no-deps` because the
+# lock already lists every package, `--no-build-isolation` so building Census's own editable
+# install uses the locked setuptools instead of fetching the newest one.
+$(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test,dev]'
+	$(VENV)/bin/pip install -q --require-hashes --no-deps -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
+
+# Refreshing the lock is a deliberate act: it re-resolves every dependency (runtime, test, dev
+# and the build backend) to the newest versions pyproject.toml allows, with their hashes, then
+# the image's runtime-only lock as a subset of it (same versions, by constraint).
+PIP_TOOLS := pip-tools==7.6.2
+lock: ## re-resolve requirements.lock on purpose (newest versions pyproject.toml allows, with hashes)
+	@test -x .lock-venv/bin/pip-compile || { $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q '$(PIP_TOOLS)'; }
+	.lock-venv/bin/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-find-links --all-build-deps --extra test --extra dev \
+	  --output-file requirements.lock pyproject.toml
+	.lock-venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-find-links --all-build-deps --constraint requirements.lock \
+	  --output-file requirements-runtime.lock pyproject.toml
+	@echo "requirements.lock refreshed: review 'git diff requirements.lock', then run 'make test'"
 
 kafka: prereqs ## resolve Apache Kafka's jars from Maven Central (once per machine)
 	@deploy/local/kafka.sh install
