@@ -174,7 +174,10 @@ class Gateway:
         self.metrics.accepted([record.product for record in records])
         if checked.dropped_fields:
             self.metrics.dropped_fields.inc(len(checked.dropped_fields))
-        return self._reply(route, 202, Accepted(len(records), checked.dropped_fields))
+            self.metrics.fields_dropped(checked.drops)
+        return self._reply(
+            route, 202, Accepted(len(records), checked.dropped_fields, checked.reasons)
+        )
 
     async def _post(
         self, request: web.Request, route: str, allowed: tuple[str, ...], parse: Parse
