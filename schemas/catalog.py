@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Final, Literal
 
 import msgspec
+import msgspec.structs
 
 from schemas.ping import KEY_PATTERN, MAX_COUNT, SLUG_PATTERN
 
@@ -16,14 +18,42 @@ PRODUCTS_DIR: Final = Path(__file__).with_name("products")
 
 Purpose = Annotated[str, msgspec.Meta(min_length=8, max_length=300)]
 
+OTHER: Final = "other"
+"""Reserved value an unknown value is counted under: in every enum, in `platforms`, `oses` and
+`arches`, and as the event of a known product's unknown event. The loader adds it to each list."""
+
+UNKNOWN: Final = "unknown"
+"""Reserved value of `platform`, `os` or `arch` when the client did not send one."""
+
+DEFAULT_VERSION_PATTERN: Final = (
+    r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}(-[0-9A-Za-z]{1,12}(\.[0-9A-Za-z]{1,12}){0,2})?$"
+)
+"""Digits and dots, an optional short pre-release tag, no build metadata. The validator strips
+one leading `v` before matching, so `v6.0.0` and `6.0.0` are one version."""
+
+DEFAULT_OSES: Final = ("linux", "windows", "darwin", "freebsd")
+"""Go's GOOS names, as Pulse sends them; adapters map other spellings onto these (Node's
+`Linux`/`Windows_NT`/`win32` → `linux`/`windows`)."""
+
+DEFAULT_ARCHES: Final = ("amd64", "arm64", "arm", "386")
+"""Go's GOARCH names, as Pulse sends them (its release builds are amd64, arm64, armv6/v7 → `arm`
+and 386); adapters map other spellings onto these (Node's `x64`/`ia32`, `uname -m`'s
+`x86_64`/`aarch64`)."""
+
+ENVELOPE_VALUE_PATTERN: Final = "^[a-z0-9][a-z0-9._-]{0,15}$"
+"""What a declared platform, os or arch value looks like (it must fit the ping's `arch` too)."""
+
 
 class AttrSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One declared attr: a bool, a free string (≤ 64) or an enum of allowed strings."""
+    """One declared attr: a bool, a string matching `pattern` (≤ 64) or an enum of values."""
 
     type: Literal["bool", "string", "enum"]
     purpose: Purpose
     example: str | bool
     values: list[str] = []
+    """An enum's allowed values; after loading they always include OTHER."""
+    pattern: str = ""
+    """A string attr's anchored regex (`^...$`), matched whole (see `matches`)."""
     dimension: bool = False
 
 
@@ -46,7 +76,15 @@ class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
     description: Purpose
     docs: str
+    platforms: list[str]
+    """Closed list for the ping's `platform`; after loading it includes OTHER and UNKNOWN."""
     events: dict[Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN)], EventSpec]
+    version_pattern: str = DEFAULT_VERSION_PATTERN
+    """Anchored regex a ping's `version` (one leading `v` stripped) must match whole."""
+    oses: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_OSES))
+    """Closed list for the ping's `os`; after loading it includes OTHER and UNKNOWN."""
+    arches: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_ARCHES))
+    """Closed list for the ping's `arch`; after loading it includes OTHER and UNKNOWN."""
     attrs: dict[Annotated[str, msgspec.Meta(pattern=KEY_PATTERN)], AttrSpec] = {}
     counts: dict[Annotated[str, msgspec.Meta(pattern=KEY_PATTERN)], CountSpec] = {}
 
@@ -74,27 +112,75 @@ class Catalogs:
         return tuple(sorted(self.by_product))
 
 
+@functools.cache
+def compiled(pattern: str) -> re.Pattern[str]:
+    """A catalog pattern, compiled once."""
+    return re.compile(pattern)
+
+
+def matches(pattern: str, value: str) -> bool:
+    """True when `value` matches `pattern` whole; `re.match` with `$` also takes a trailing newline."""
+    return compiled(pattern).fullmatch(value) is not None
+
+
+def _pattern_problems(where: str, pattern: str) -> list[str]:
+    if not pattern.startswith("^") or not pattern.endswith("$"):
+        return [f"{where}: a pattern is anchored, ^...$"]
+    try:
+        compiled(pattern)
+    except re.error as exc:
+        return [f"{where}: does not compile ({exc})"]
+    return []
+
+
+def _values_problems(where: str, values: Sequence[str], shape: str, what: str) -> list[str]:
+    if len(set(values)) != len(values):
+        return [f"{where}: duplicate values"]
+    bad = [v for v in values if not matches(shape, v)]
+    return [f"{where}: {bad!r} must each match {shape} ({what})"] if bad else []
+
+
+def _attr_problems(name: str, attr: AttrSpec) -> list[str]:
+    where = f"$.attrs.{name}"
+    problems: list[str] = []
+    if attr.type == "enum":
+        if not attr.values:
+            problems.append(f"{where}.values: an enum needs at least one allowed value")
+        elif len(set(attr.values)) != len(attr.values):
+            problems.append(f"{where}.values: duplicate values")
+        elif any(len(v) > 64 or not v for v in attr.values):
+            problems.append(f"{where}.values: each value is 1 to 64 characters")
+        elif attr.example not in attr.values:
+            problems.append(f"{where}.example: {attr.example!r} is not one of its values")
+    elif attr.values:
+        problems.append(f"{where}.values: only an enum has values")
+    if attr.type == "string":
+        if not attr.pattern:
+            problems.append(f"{where}.pattern: a string attr needs a pattern of what it accepts")
+        else:
+            found = _pattern_problems(f"{where}.pattern", attr.pattern)
+            problems += found
+            if (
+                not found
+                and isinstance(attr.example, str)
+                and not matches(attr.pattern, attr.example)
+            ):
+                problems.append(f"{where}.example: {attr.example!r} does not match its pattern")
+    elif attr.pattern:
+        problems.append(f"{where}.pattern: only a string attr has a pattern")
+    if attr.type == "bool" and not isinstance(attr.example, bool):
+        problems.append(f"{where}.example: a bool attr needs a true/false example")
+    if attr.type != "bool" and isinstance(attr.example, bool):
+        problems.append(f"{where}.example: a {attr.type} attr needs a string example")
+    if isinstance(attr.example, str) and len(attr.example) > 64:
+        problems.append(f"{where}.example: longer than 64 characters")
+    return problems
+
+
 def _check_consistency(catalog: Catalog) -> list[str]:
     problems: list[str] = []
     for name, attr in catalog.attrs.items():
-        where = f"$.attrs.{name}"
-        if attr.type == "enum":
-            if not attr.values:
-                problems.append(f"{where}.values: an enum needs at least one allowed value")
-            elif len(set(attr.values)) != len(attr.values):
-                problems.append(f"{where}.values: duplicate values")
-            elif any(len(v) > 64 or not v for v in attr.values):
-                problems.append(f"{where}.values: each value is 1 to 64 characters")
-            elif attr.example not in attr.values:
-                problems.append(f"{where}.example: {attr.example!r} is not one of its values")
-        elif attr.values:
-            problems.append(f"{where}.values: only an enum has values")
-        if attr.type == "bool" and not isinstance(attr.example, bool):
-            problems.append(f"{where}.example: a bool attr needs a true/false example")
-        if attr.type != "bool" and isinstance(attr.example, bool):
-            problems.append(f"{where}.example: a {attr.type} attr needs a string example")
-        if isinstance(attr.example, str) and len(attr.example) > 64:
-            problems.append(f"{where}.example: longer than 64 characters")
+        problems += _attr_problems(name, attr)
     for name, count in catalog.counts.items():
         if not 0 <= count.example <= count.max:
             problems.append(f"$.counts.{name}.example: outside 0..{count.max}")
@@ -103,7 +189,41 @@ def _check_consistency(catalog: Catalog) -> list[str]:
         problems.append(f"keys declared both as attrs and counts: {sorted(overlap)}")
     if not catalog.events:
         problems.append("$.events: a product declares at least one event")
+    if OTHER in catalog.events:
+        problems.append(f"$.events.{OTHER}: reserved for the unknown events of a known product")
+    problems += _pattern_problems("$.version_pattern", catalog.version_pattern)
+    for field, values in (
+        ("platforms", catalog.platforms),
+        ("oses", catalog.oses),
+        ("arches", catalog.arches),
+    ):
+        problems += _values_problems(
+            f"$.{field}", values, ENVELOPE_VALUE_PATTERN, "lower-case, at most 16 characters"
+        )
     return problems
+
+
+def _with_reserved(values: Sequence[str], *reserved: str) -> list[str]:
+    return [*values, *(r for r in reserved if r not in values)]
+
+
+def _add_reserved(catalog: Catalog) -> Catalog:
+    """The loaded form: OTHER in every enum, OTHER and UNKNOWN in platforms, oses and arches."""
+    attrs = {
+        name: (
+            msgspec.structs.replace(spec, values=_with_reserved(spec.values, OTHER))
+            if spec.type == "enum"
+            else spec
+        )
+        for name, spec in catalog.attrs.items()
+    }
+    return msgspec.structs.replace(
+        catalog,
+        attrs=attrs,
+        platforms=_with_reserved(catalog.platforms, OTHER, UNKNOWN),
+        oses=_with_reserved(catalog.oses, OTHER, UNKNOWN),
+        arches=_with_reserved(catalog.arches, OTHER, UNKNOWN),
+    )
 
 
 def parse_catalog(text: bytes | str, *, source: str) -> Catalog:
@@ -115,7 +235,7 @@ def parse_catalog(text: bytes | str, *, source: str) -> Catalog:
     problems = _check_consistency(catalog)
     if problems:
         raise CatalogError(f"{source}: " + "; ".join(problems))
-    return catalog
+    return _add_reserved(catalog)
 
 
 _FILE_NAME: Final = re.compile(SLUG_PATTERN[:-1] + r"\.toml$")

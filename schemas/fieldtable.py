@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
-from schemas.catalog import Catalog, Catalogs, load_catalogs
+from schemas.catalog import OTHER, UNKNOWN, Catalog, Catalogs, load_catalogs
 from schemas.compat import MAPPINGS, CompatMapping, Fate
 
 OUTPUT: Final = Path(__file__).resolve().parents[1] / "docs" / "fields.md"
@@ -54,16 +54,35 @@ def _example(value: object) -> str:
     return f"`{value}`"
 
 
+def _closed(values: Sequence[str]) -> str:
+    return ", ".join(f"`{v}`" for v in values)
+
+
 def _catalog_section(catalog: Catalog) -> list[str]:
     lines = [f"## {catalog.name} (`{catalog.product}`)", "", catalog.description, ""]
-    lines += [f"Source of the field list: {catalog.docs}.", "", "**Events**", ""]
+    lines += [f"Source of the field list: {catalog.docs}.", "", "**Envelope values**", ""]
+    lines += _table(
+        ["field", "accepted"],
+        (
+            ("`version`", f"`{catalog.version_pattern}` (one leading `v` is stripped first)"),
+            ("`platform`", _closed(catalog.platforms)),
+            ("`os`", _closed(catalog.oses)),
+            ("`arch`", _closed(catalog.arches)),
+        ),
+    )
+    lines += ["", "**Events**", ""]
     lines += _table(
         ["event", "purpose"], ((f"`{n}`", e.purpose) for n, e in catalog.events.items())
     )
     lines += ["", "**Fields** (attrs and counts; anything else is dropped on arrival)", ""]
     rows: list[Sequence[object]] = []
     for name, attr in catalog.attrs.items():
-        kind = "enum: " + ", ".join(attr.values) if attr.type == "enum" else attr.type
+        if attr.type == "enum":
+            kind = "enum: " + ", ".join(attr.values)
+        elif attr.type == "string":
+            kind = f"string matching `{attr.pattern}`"
+        else:
+            kind = attr.type
         if attr.dimension:
             kind += " (rollup dimension)"
         rows.append((f"`attrs.{name}`", kind, _example(attr.example), attr.purpose))
@@ -117,7 +136,13 @@ def render(catalogs: Catalogs, mappings: Sequence[CompatMapping] = MAPPINGS) -> 
     )
     lines += [
         "",
-        "Compatibility endpoints fill an envelope field the product does not send with `unknown`.",
+        "Every client string Census keeps is a value from a closed list or matches a strict "
+        "pattern, so a hostname or other free text put in a field is never stored. Each "
+        f"product's `platform`, `os` and `arch` come from closed lists: a value outside its list "
+        f"is counted as `{OTHER}`, a missing one as `{UNKNOWN}`. Every enum attr likewise "
+        f"includes `{OTHER}`, the value an unknown one is counted under, and an unknown event of "
+        f"a known product is counted as event `{OTHER}`. Compatibility endpoints fill an "
+        f"envelope field the product does not send with `{UNKNOWN}`.",
     ]
     for product in catalogs.products:
         catalog = catalogs.get(product)
