@@ -72,7 +72,9 @@ def _syntax(text: str) -> JsonProblem | None:
     """The first place Python's strict scanner stops, in our words; None if it accepts all."""
     start = _WHITESPACE.match(text).end()  # type: ignore[union-attr]  # * always matches
     if start == len(text):
-        return _at(text, start, "the body is empty" if not text else "the body holds only whitespace")
+        return _at(
+            text, start, "the body is empty" if not text else "the body holds only whitespace"
+        )
     try:
         _value, end = _STRICT.raw_decode(text, start)
     except json.JSONDecodeError as exc:
@@ -117,7 +119,9 @@ def _unsupported(text: str) -> JsonProblem | None:
         if "\\u" in match.group():
             index = _lone_surrogate(match.group())
             if index is not None:
-                return _at(text, match.start() + index, "not JSON: an unpaired UTF-16 surrogate escape")
+                return _at(
+                    text, match.start() + index, "not JSON: an unpaired UTF-16 surrogate escape"
+                )
     return None
 
 

@@ -198,12 +198,16 @@ class _Reader:
         where = f"{self.path}.product"
         known = ", ".join(self.catalogs.products)
         if value is None:
-            raise Unreadable("invalid_ping", where, f"missing: every ping names its product ({known})")
+            raise Unreadable(
+                "invalid_ping", where, f"missing: every ping names its product ({known})"
+            )
         if not isinstance(value, str):
             raise Unreadable("invalid_ping", where, f"expected a product name, got {_kind(value)}")
         catalog = self.catalogs.get(value)
         if catalog is None:
-            raise Unreadable("unknown_product", where, f"unknown product '{_shown(value)}'; known: {known}")
+            raise Unreadable(
+                "unknown_product", where, f"unknown product '{_shown(value)}'; known: {known}"
+            )
         return catalog
 
     def install_id(self, product: str) -> uuid.UUID:
@@ -212,25 +216,42 @@ class _Reader:
         if isinstance(value, uuid.UUID):
             return value
         if value is None:
-            raise Unreadable("invalid_ping", where, "missing: a ping is counted by its install id (a UUID)", product)
+            raise Unreadable(
+                "invalid_ping",
+                where,
+                "missing: a ping is counted by its install id (a UUID)",
+                product,
+            )
         if not isinstance(value, str):
-            raise Unreadable("invalid_ping", where, f"expected a UUID string, got {_kind(value)}", product)
+            raise Unreadable(
+                "invalid_ping", where, f"expected a UUID string, got {_kind(value)}", product
+            )
         if len(value) <= MAX_ID_LENGTH:
             try:
                 return uuid.UUID(value)
             except ValueError:
                 pass
         raise Unreadable(
-            "invalid_ping", where, f"'{_shown(value)}' is not a UUID (such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301)", product
+            "invalid_ping",
+            where,
+            f"'{_shown(value)}' is not a UUID (such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301)",
+            product,
         )
 
     def event(self, catalog: Catalog) -> str:
         value = self.raw.get("event")
         where = f"{self.path}.event"
         if value is None:
-            raise Unreadable("invalid_ping", where, "missing: every ping names its event", catalog.product)
+            raise Unreadable(
+                "invalid_ping", where, "missing: every ping names its event", catalog.product
+            )
         if not isinstance(value, str):
-            raise Unreadable("invalid_ping", where, f"expected an event name, got {_kind(value)}", catalog.product)
+            raise Unreadable(
+                "invalid_ping",
+                where,
+                f"expected an event name, got {_kind(value)}",
+                catalog.product,
+            )
         if value in catalog.events:
             return value
         self.drop(
@@ -242,7 +263,7 @@ class _Reader:
 
     def version(self, rules: Rules) -> str:
         value = self.raw.get("version")
-        if value is None:
+        if value is None or value == UNKNOWN:
             return UNKNOWN
         if not isinstance(value, str):
             self.drop("version", DropCode.WRONG_TYPE, f"expected a string, got {_kind(value)}")
@@ -263,7 +284,11 @@ class _Reader:
         if value is None:
             return UNKNOWN
         if not isinstance(value, str):
-            self.drop(name, DropCode.WRONG_TYPE, f"expected a string, got {_kind(value)}; counted as '{UNKNOWN}'")
+            self.drop(
+                name,
+                DropCode.WRONG_TYPE,
+                f"expected a string, got {_kind(value)}; counted as '{UNKNOWN}'",
+            )
             return UNKNOWN
         if value in allowed:
             return value
@@ -330,7 +355,11 @@ class _Reader:
                     code = DropCode.NOT_IN_LIST if isinstance(value, str) else DropCode.WRONG_TYPE
                     self.drop(field, code, f"not one of the declared values; counted as '{OTHER}'")
             elif key in rules.strings:
-                if isinstance(value, str) and len(value) <= 64 and rules.strings[key].fullmatch(value):
+                if (
+                    isinstance(value, str)
+                    and len(value) <= 64
+                    and rules.strings[key].fullmatch(value)
+                ):
                     attrs[key] = value
                 elif isinstance(value, str):
                     self.drop(field, DropCode.BAD_FORMAT, "does not match the declared format")
@@ -354,11 +383,17 @@ class _Reader:
             number = whole_number(value)
             if number is None:
                 if isinstance(value, OutOfRange | float) and not isinstance(value, bool):
-                    self.drop(field, DropCode.OUT_OF_RANGE, f"expected a whole number from 0 to {limit}")
+                    self.drop(
+                        field, DropCode.OUT_OF_RANGE, f"expected a whole number from 0 to {limit}"
+                    )
                 else:
-                    self.drop(field, DropCode.WRONG_TYPE, f"expected a whole number, got {_kind(value)}")
+                    self.drop(
+                        field, DropCode.WRONG_TYPE, f"expected a whole number, got {_kind(value)}"
+                    )
             elif not 0 <= number <= limit:
-                self.drop(field, DropCode.OUT_OF_RANGE, f"expected a whole number from 0 to {limit}")
+                self.drop(
+                    field, DropCode.OUT_OF_RANGE, f"expected a whole number from 0 to {limit}"
+                )
             else:
                 counts[key] = number
         return counts

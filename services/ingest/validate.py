@@ -123,7 +123,10 @@ def decode_untyped(body: bytes, prefix: str = "$") -> Any:
         ) from None
     except RecursionError:
         raise Rejection(
-            400, "invalid_json", prefix, "the JSON nests arrays and objects deeper than Census reads"
+            400,
+            "invalid_json",
+            prefix,
+            "the JSON nests arrays and objects deeper than Census reads",
         ) from None
     except (_NotJson, ValueError):  # JSONDecodeError is a ValueError
         raise Rejection(400, "invalid_json", prefix, jsonerrors.reason(body)) from None
@@ -140,7 +143,9 @@ def _refuse_repeated_keys(body: bytes, pings: list[Ping], prefix: str = "$") -> 
     key = repeated_key(body, pings)
     if key is not None:
         shown = jsonerrors.shown(key)
-        raise Rejection(400, "invalid_json", prefix, f"the key '{shown}' appears twice in one object")
+        raise Rejection(
+            400, "invalid_json", prefix, f"the key '{shown}' appears twice in one object"
+        )
 
 
 # --- the three body shapes ----------------------------------------------------------------------

@@ -81,7 +81,9 @@ def test_any_bytes_are_accepted_or_explained(body: bytes) -> None:
 def test_any_batch_is_accepted_or_explained(items: list[dict[str, Any]]) -> None:
     body = json.dumps(items).encode()
     for parse in (parse_json_batch, parse_ndjson_batch):
-        data = body if parse is parse_json_batch else b"\n".join(json.dumps(i).encode() for i in items)
+        data = (
+            body if parse is parse_json_batch else b"\n".join(json.dumps(i).encode() for i in items)
+        )
         try:
             checked = parse(data, CATALOGS, max_count=3)
         except Rejection as rejection:

@@ -93,7 +93,9 @@ _values = st.one_of(
     st.sampled_from(["heartbeat", "startup", "no-such-event"]),
     st.dictionaries(
         st.sampled_from(["version", "platform", "os", "arch"]),
-        st.sampled_from(["5.1.2", "v5.1.2", "linux", "amd64", "docker", "other", "unknown", "Linux", "x y"]),
+        st.sampled_from(
+            ["5.1.2", "v5.1.2", "linux", "amd64", "docker", "other", "unknown", "Linux", "x y"]
+        ),
     ),
 )
 def test_whatever_the_quick_path_takes_the_reader_takes_unchanged(

@@ -23,12 +23,27 @@ from schemas.jsonerrors import locate, reason, shown
         (b'{"a":[1,2', "the body ends before its JSON value does at byte 9 (line 1, column 10)"),
         (b'{"a":1} x', "not JSON: 'x' after the JSON value at byte 8 (line 1, column 9)"),
         (b'{\n  "a": 01\n}', "not JSON: unexpected '1' at byte 10 (line 2, column 9)"),
-        (b'{"a":"\x01"}', "not JSON: unexpected control character U+0001 at byte 6 (line 1, column 7)"),
+        (
+            b'{"a":"\x01"}',
+            "not JSON: unexpected control character U+0001 at byte 6 (line 1, column 7)",
+        ),
         (b'{"a": NaN}', "not JSON: NaN is not a JSON number at byte 6 (line 1, column 7)"),
-        (b'{"a": "NaN", "b": -Infinity}', "not JSON: -Infinity is not a JSON number at byte 18 (line 1, column 19)"),
-        (b'{"a":"\\ud800"}', "not JSON: an unpaired UTF-16 surrogate escape at byte 6 (line 1, column 7)"),
-        (b'{"a":"x\\udc00"}', "not JSON: an unpaired UTF-16 surrogate escape at byte 7 (line 1, column 8)"),
-        (b"\xef\xbb\xbf{}", "not JSON: the body starts with a byte order mark at byte 0 (line 1, column 1)"),
+        (
+            b'{"a": "NaN", "b": -Infinity}',
+            "not JSON: -Infinity is not a JSON number at byte 18 (line 1, column 19)",
+        ),
+        (
+            b'{"a":"\\ud800"}',
+            "not JSON: an unpaired UTF-16 surrogate escape at byte 6 (line 1, column 7)",
+        ),
+        (
+            b'{"a":"x\\udc00"}',
+            "not JSON: an unpaired UTF-16 surrogate escape at byte 7 (line 1, column 8)",
+        ),
+        (
+            b"\xef\xbb\xbf{}",
+            "not JSON: the body starts with a byte order mark at byte 0 (line 1, column 1)",
+        ),
         (b'{"v":"5.\xff"}', "the body is not UTF-8: byte 0xff at byte 8 (line 1, column 9)"),
         (b'{"\xc3\xa9":\n "\xc3\xbc" x}', "not JSON: unexpected 'x' at byte 13 (line 2, column 6)"),
     ],
@@ -58,6 +73,12 @@ def test_whatever_msgspec_refuses_as_json_gets_a_positioned_reason(body: bytes) 
         pass  # valid JSON that msgspec cannot hold (a huge number): not a syntax problem
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c), max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+        max_leaves=20,
+    )
+)
 def test_valid_json_has_no_problem(value: object) -> None:
     assert locate(json.dumps(value).encode()) is None

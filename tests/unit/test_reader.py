@@ -79,10 +79,25 @@ def test_a_right_ping_is_kept_as_sent() -> None:
         ({"product": None}, "$.product", "invalid_ping", "missing: every ping names its product"),
         ({"product": 7}, "$.product", "invalid_ping", "expected a product name, got a number"),
         ({"product": "nope"}, "$.product", "unknown_product", "unknown product 'nope'; known: "),
-        ({"install_id": None}, "$.install_id", "invalid_ping", "missing: a ping is counted by its install id (a UUID)"),
-        ({"install_id": "db01.example.com"}, "$.install_id", "invalid_ping", "'db01.example.com' is not a UUID"),
+        (
+            {"install_id": None},
+            "$.install_id",
+            "invalid_ping",
+            "missing: a ping is counted by its install id (a UUID)",
+        ),
+        (
+            {"install_id": "db01.example.com"},
+            "$.install_id",
+            "invalid_ping",
+            "'db01.example.com' is not a UUID",
+        ),
         ({"install_id": "0" * 65}, "$.install_id", "invalid_ping", "is not a UUID"),
-        ({"install_id": 12}, "$.install_id", "invalid_ping", "expected a UUID string, got a number"),
+        (
+            {"install_id": 12},
+            "$.install_id",
+            "invalid_ping",
+            "expected a UUID string, got a number",
+        ),
         ({"event": None}, "$.event", "invalid_ping", "missing: every ping names its event"),
         ({"event": ["startup"]}, "$.event", "invalid_ping", "expected an event name, got an array"),
     ],
@@ -120,7 +135,7 @@ def test_missing_envelope_fields_are_unknown_and_not_reported() -> None:
 
 
 @pytest.mark.parametrize(
-    "version", ["db01.example.com", "5.1.2+build.7", "10.0.0.7", "5.1 beta", "5.1.2\n", "x" * 65]
+    "version", ["db01.example.com", "5.1.2+build.7", "10.0.0.7", "5.1 beta", "5.1.2\n\n7", "x" * 65]
 )
 def test_a_version_that_is_not_one_is_dropped_never_stored(version: str) -> None:
     kept, drops = read(ping(version=version))
@@ -128,8 +143,14 @@ def test_a_version_that_is_not_one_is_dropped_never_stored(version: str) -> None
     assert drops["version"][0] is DropCode.BAD_FORMAT
 
 
+def test_surrounding_whitespace_is_not_part_of_a_version() -> None:
+    assert read(ping(version=" 5.1.2\n"))[0].version == "5.1.2"
+
+
 def test_a_leading_v_is_one_version_with_the_bare_number() -> None:
-    assert read(ping(version="v6.0.0"))[0].version == read(ping(version="6.0.0"))[0].version == "6.0.0"
+    assert (
+        read(ping(version="v6.0.0"))[0].version == read(ping(version="6.0.0"))[0].version == "6.0.0"
+    )
     assert read(ping(version="6.0.0-rc.1"))[0].version == "6.0.0-rc.1"
 
 
@@ -168,7 +189,10 @@ def test_wrong_types_and_out_of_range_counts_cost_only_that_field() -> None:
         DropCode.OUT_OF_RANGE,
         f"expected a whole number from 0 to {limit}",
     )
-    assert drops["attrs.undeclared_thing"] == (DropCode.UNDECLARED, "not declared by the pulse catalog")
+    assert drops["attrs.undeclared_thing"] == (
+        DropCode.UNDECLARED,
+        "not declared by the pulse catalog",
+    )
     assert drops["counts.nope"][0] is DropCode.UNDECLARED
 
 
@@ -203,7 +227,9 @@ def test_count_values(value: Any, kept: int | None, code: DropCode | None) -> No
         (1733000000, None),
     ],
 )
-def test_sent_at_with_or_without_fraction_and_zone(sent_at: Any, expected: dt.datetime | None) -> None:
+def test_sent_at_with_or_without_fraction_and_zone(
+    sent_at: Any, expected: dt.datetime | None
+) -> None:
     kept, drops = read(ping(sent_at=sent_at))
     assert kept.sent_at == expected
     assert ("sent_at" in drops) == (expected is None)
@@ -235,7 +261,9 @@ def test_control_characters_never_reach_a_kept_string() -> None:
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=80),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -243,7 +271,20 @@ _json = st.recursive(
 @settings(max_examples=300)
 @given(
     extra=st.dictionaries(
-        st.sampled_from(["version", "platform", "os", "arch", "sent_at", "ping_id", "attrs", "counts", "hostname", "ip"]),
+        st.sampled_from(
+            [
+                "version",
+                "platform",
+                "os",
+                "arch",
+                "sent_at",
+                "ping_id",
+                "attrs",
+                "counts",
+                "hostname",
+                "ip",
+            ]
+        ),
         _json,
     ),
     attrs=st.dictionaries(st.text(max_size=30), _json, max_size=6),

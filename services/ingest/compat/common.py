@@ -12,7 +12,7 @@ import types
 import typing
 import uuid
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -22,7 +22,6 @@ from schemas.reader import ReadPing, Unreadable, read_ping
 from services.ingest.validate import Checked, Rejection, collect, decode_untyped
 
 T = TypeVar("T")
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +62,13 @@ def require_object(raw: Any) -> dict[str, Any]:
 
 
 def _kind(value: Any) -> str:
-    return {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(value), "null"
-    )
+    return {
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), "null")
 
 
 def _where(exc: msgspec.ValidationError) -> str:
