@@ -12,7 +12,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 import msgspec.structs
 
-from schemas.ping import KEY_PATTERN, MAX_COUNT, SLUG_PATTERN
+from schemas.ping import KEY_PATTERN, MAX_COUNT, SLUG_PATTERN, UNKNOWN
 
 PRODUCTS_DIR: Final = Path(__file__).with_name("products")
 
@@ -22,8 +22,6 @@ OTHER: Final = "other"
 """Reserved value an unknown value is counted under: in every enum, in `platforms`, `oses` and
 `arches`, and as the event of a known product's unknown event. The loader adds it to each list."""
 
-UNKNOWN: Final = "unknown"
-"""Reserved value of `platform`, `os` or `arch` when the client did not send one."""
 
 DEFAULT_VERSION_PATTERN: Final = (
     r"^[0-9]{1,6}(\.[0-9]{1,6}){0,2}(-[0-9A-Za-z]{1,12}(\.[0-9A-Za-z]{1,12}){0,2})?$"

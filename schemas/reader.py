@@ -19,12 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from schemas.catalog import Catalog, Catalogs
+from schemas.catalog import OTHER, Catalog, Catalogs
 from schemas.jsonerrors import shown as _shown
 from schemas.ping import KEY_PATTERN, UNKNOWN, AttrValue, Ping
 
-OTHER: Final = "other"
-"""Reserved: an enum value, platform, os, arch or event outside its closed list is counted as this."""
 
 MAX_ID_LENGTH: Final = 64
 _KEY: Final = re.compile(KEY_PATTERN)
