@@ -23,7 +23,6 @@ from schemas.catalog import OTHER, Catalog, Catalogs
 from schemas.jsonerrors import shown as _shown
 from schemas.ping import KEY_PATTERN, UNKNOWN, AttrValue, Ping
 
-
 MAX_ID_LENGTH: Final = 64
 _KEY: Final = re.compile(KEY_PATTERN)
 _LEADING_V: Final = re.compile(r"^[vV](?=[0-9])")
