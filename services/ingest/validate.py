@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
@@ -53,18 +54,25 @@ class Checked:
     """`dropped_fields` entry → why (the first reason seen in a batch)."""
     drops: tuple[tuple[str, DropCode], ...] = ()
     """(product, why) for each dropped field of each ping: the metric's labels."""
+    undeclared: tuple[tuple[str, uuid.UUID, str], ...] = ()
+    """(product, install id, field name) for each undeclared field (services.ingest.undeclared)."""
 
 
 def collect(reads: Sequence[ReadPing], *, rename: dict[str, str] | None = None) -> Checked:
     """The pings the reader made, with every drop listed once (under `rename`d names, if given)."""
     reasons: dict[str, str] = {}
     drops: list[tuple[str, DropCode]] = []
+    undeclared: list[tuple[str, uuid.UUID, str]] = []
     for read in reads:
+        ping = read.ping
         for drop in read.drops:
             name = rename.get(drop.field, drop.field) if rename else drop.field
             reasons.setdefault(name, drop.reason)
-            drops.append((read.ping.product, drop.code))
-    return Checked([read.ping for read in reads], list(reasons), reasons, tuple(drops))
+            drops.append((ping.product, drop.code))
+            if drop.code is DropCode.UNDECLARED:
+                undeclared.append((ping.product, ping.install_id, name))
+    pings = [read.ping for read in reads]
+    return Checked(pings, list(reasons), reasons, tuple(drops), tuple(undeclared))
 
 
 def unreadable(exc: Unreadable, prefix_reason: str = "") -> Rejection:

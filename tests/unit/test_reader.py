@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.catalog import load_catalogs
-from schemas.reader import OTHER, OUT_OF_RANGE, DropCode, Unreadable, read_ping
+from schemas.catalog import OTHER, load_catalogs
+from schemas.reader import OUT_OF_RANGE, DropCode, Unreadable, read_ping
 
 CATALOGS = load_catalogs()
 PULSE = CATALOGS.get("pulse")

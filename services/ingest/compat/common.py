@@ -196,7 +196,7 @@ def finish(
     names = dict.fromkeys([*dropped, *checked.dropped_fields])
     reasons = {name: "not a field Census keeps for this product" for name in dropped}
     reasons.update(checked.reasons)
-    return Checked(checked.pings, list(names), reasons, checked.drops)
+    return Checked(checked.pings, list(names), reasons, checked.drops, checked.undeclared)
 
 
 def sent_at(value: dt.datetime | int | None, path: str) -> dt.datetime | None:
