@@ -82,14 +82,30 @@ def _midnight(day: dt.date) -> int:
 def previous_day_keys(records: Sequence[PingRecord], days: Sequence[dt.date]) -> list[DayKey]:
     """The rows of the day before that retries among `records` must also be checked against."""
     keys: set[DayKey] = set()
-    client_reach = RETRY_WINDOW.total_seconds()
+    cutoffs: dict[dt.date, tuple[dt.datetime, dt.datetime]] = {}
     for record, day in zip(records, days, strict=True):
         if record.ping_id is None:
             continue
-        reach = _WINDOW_S if record.id_derived else client_reach
-        if record.received_at.timestamp() - _midnight(day) < reach:
+        cutoff = cutoffs.get(day)
+        if cutoff is None:
+            midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
+            cutoff = cutoffs[day] = (midnight + RETRY_WINDOW, midnight + DERIVED_WINDOW)
+        if record.received_at < cutoff[record.id_derived]:
             keys.add((day - _ONE_DAY, record.product, record.install_id))
     return list(keys)
+
+
+@dataclass(slots=True)
+class RowIds:
+    """What a batch did to one install-day row: pings counted so far, ids to remember."""
+
+    key: DayKey
+    stored: InstallDay | None
+    pings: int
+    client_ids: list[bytes] = field(default_factory=list)
+    """The client ids of its counted records, in consumption order."""
+    sightings: dict[bytes, int] = field(default_factory=dict)
+    """Derived id → its last sighting (epoch seconds) on this row's day."""
 
 
 @dataclass(slots=True)
@@ -100,10 +116,8 @@ class Admitted:
     days: list[dt.date] = field(default_factory=list)
     duplicates: int = 0
     over_cap: int = 0
-    client_ids: dict[DayKey, list[bytes]] = field(default_factory=dict)
-    """Per row: the client ids of its counted records, in consumption order."""
-    sightings: dict[DayKey, dict[bytes, int]] = field(default_factory=dict)
-    """Per row of the sighting's day: derived id → its last sighting (epoch seconds)."""
+    rows: dict[tuple[dt.date, str, int], RowIds] = field(default_factory=dict)
+    """By (day, product, install_id.int): hashing a UUID is a Python-level call."""
 
 
 def admit(
@@ -118,54 +132,51 @@ def admit(
     before named by `previous_day_keys`.
     """
     out = Admitted()
-    seen_client: set[int] = set()  # UUID.int: hashing a UUID itself is a Python-level call
+    rows = out.rows
+    seen_client: set[int] = set()  # UUID.int, for the same reason
     last_seen: dict[bytes, int] = {}  # a derived id hashes product and install: it is the key
-    pings: dict[DayKey, int] = {}
     for record, day in zip(records, days, strict=True):
-        key = (day, record.product, record.install_id)
+        install = record.install_id
+        number_key = (day, record.product, install.int)
+        slot = rows.get(number_key)
+        if slot is None:
+            key = (day, record.product, install)
+            row = stored.get(key) if stored else None
+            slot = rows[number_key] = RowIds(key, row, 0 if row is None else row.pings, [], {})
         ping_id = record.ping_id
-        derived_at: int | None = None
-        number: int | None = None
-        raw = b""
         if ping_id is None:
-            pass
+            if slot.pings >= MAX_PINGS_PER_DAY:
+                out.over_cap += 1
+                continue
         elif not record.id_derived:
             number = ping_id.int
             raw = ping_id.bytes
-            if number in seen_client or _client_retry(record, day, raw, key, stored, previous):
+            if number in seen_client or (
+                (slot.stored is not None or previous)
+                and _client_retry(record, day, raw, slot.stored, previous)
+            ):
                 out.duplicates += 1
                 continue
+            if slot.pings >= MAX_PINGS_PER_DAY:
+                out.over_cap += 1
+                continue
+            seen_client.add(number)
+            slot.client_ids.append(raw)
         else:
             raw = ping_id.bytes
-            derived_at = int(record.received_at.timestamp())
+            at = int(record.received_at.timestamp())
             last = last_seen.get(raw)
-            if last is None:
-                last = _stored_sighting(record, day, raw, key, stored, previous)
-            if last is not None and abs(derived_at - last) <= _WINDOW_S:
+            if last is None and (slot.stored is not None or previous):
+                last = _stored_sighting(record, day, raw, slot.stored, previous)
+            if last is not None and abs(at - last) <= _WINDOW_S:
                 out.duplicates += 1
-                latest = last_seen[raw] = max(last, derived_at)
-                out.sightings.setdefault(key, {})[raw] = latest
+                slot.sightings[raw] = last_seen[raw] = max(last, at)
                 continue
-            if last is not None and last > derived_at:
-                derived_at = last  # a later sighting stays the last one
-        count = pings.get(key)
-        if count is None:
-            row = stored.get(key)
-            count = 0 if row is None else row.pings
-        if count >= MAX_PINGS_PER_DAY:
-            out.over_cap += 1
-            continue
-        pings[key] = count + 1
-        if derived_at is not None:
-            last_seen[raw] = derived_at
-            out.sightings.setdefault(key, {})[raw] = derived_at
-        elif number is not None:
-            seen_client.add(number)
-            ids = out.client_ids.get(key)
-            if ids is None:
-                out.client_ids[key] = [raw]
-            else:
-                ids.append(raw)
+            if slot.pings >= MAX_PINGS_PER_DAY:
+                out.over_cap += 1
+                continue
+            slot.sightings[raw] = last_seen[raw] = at if last is None else max(last, at)
+        slot.pings += 1
         out.records.append(record)
         out.days.append(day)
     return out
@@ -175,31 +186,27 @@ def _client_retry(
     record: PingRecord,
     day: dt.date,
     raw: bytes,
-    key: DayKey,
-    stored: Mapping[DayKey, InstallDay],
+    row: InstallDay | None,
     previous: Mapping[DayKey, StoredIds],
 ) -> bool:
-    if not stored and not previous:
-        return False
-    row = stored.get(key)
     if row is not None and holds_id(row.ping_ids, raw):
         return True
-    if record.received_at.timestamp() - _midnight(day) >= RETRY_WINDOW.total_seconds():
+    if not previous:
         return False
     before = previous.get((day - _ONE_DAY, record.product, record.install_id))
-    return before is not None and holds_id(before[0], raw)
+    if before is None or not holds_id(before[0], raw):
+        return False
+    return record.received_at.timestamp() - _midnight(day) < RETRY_WINDOW.total_seconds()
 
 
 def _stored_sighting(
     record: PingRecord,
     day: dt.date,
     raw: bytes,
-    key: DayKey,
-    stored: Mapping[DayKey, InstallDay],
+    row: InstallDay | None,
     previous: Mapping[DayKey, StoredIds],
 ) -> int | None:
     """The last stored sighting of a derived id: in the row of its day, else the day before's."""
-    row = stored.get(key)
     if row is not None and row.retry_ids:
         seconds = sighting(row.retry_ids, raw)
         if seconds is not None:
@@ -209,24 +216,25 @@ def _stored_sighting(
         if before is not None and before[1]:
             seconds = sighting(before[1], raw)
             if seconds is not None:
-                return _midnight(day - _ONE_DAY) + seconds
+                return _midnight(day - _ONE_DAY) + seconds  # within reach: previous_day_keys
     return None
 
 
-def remember(
-    rows: dict[DayKey, InstallDay], stored: Mapping[DayKey, InstallDay], admitted: Admitted
-) -> None:
+def remember(rows: dict[DayKey, InstallDay], admitted: Admitted) -> None:
     """Write the admitted records' ids into `rows` (the rows the flush saves), bounded. A stored
     row whose only change is a retry's sighting joins `rows`; stored rows are never mutated."""
     keep = CLIENT_IDS_KEPT * ID_BYTES
-    for key, ids in admitted.client_ids.items():
-        row = rows[key]  # it counted a record, so the merge made it
-        joined = row.ping_ids + b"".join(ids)
-        row.ping_ids = joined[-keep:] if len(joined) > keep else joined
-    for key, sighted in admitted.sightings.items():
+    for slot in admitted.rows.values():
+        key = slot.key
+        if slot.client_ids:
+            row = rows[key]  # it counted a record, so the merge made it
+            joined = row.ping_ids + b"".join(slot.client_ids)
+            row.ping_ids = joined[-keep:] if len(joined) > keep else joined
+        if not slot.sightings:
+            continue
         found = rows.get(key)
         if found is None:
-            base = stored.get(key)
+            base = slot.stored
             if base is None:
                 continue  # a retry of yesterday's ping, and the install's first record today
             found = rows[key] = InstallDay(
@@ -242,7 +250,7 @@ def remember(
                 base.ping_ids,
                 base.retry_ids,
             )
-        found.retry_ids = merge_sightings(found.retry_ids, sighted, key[0], found.last_ping)
+        found.retry_ids = merge_sightings(found.retry_ids, slot.sightings, key[0], found.last_ping)
 
 
 def merge_sightings(

@@ -67,7 +67,7 @@ async def write_flush(
             if admitted.records:
                 states = rollup.reduce_days(admitted.records, admitted.days)
                 merged = rollup.merge_days(stored, states)
-            dedup.remember(merged.rows, stored, admitted)
+            dedup.remember(merged.rows, admitted)
         events = admitted.records + parts.events_only
         if events:
             merged.delta.events = rollup.count_events(

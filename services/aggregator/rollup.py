@@ -129,8 +129,21 @@ def reduce_days(
             current.os = record.os
         if record.arch != NOT_KNOWN:
             current.arch = record.arch
-        current.attrs = union(current.attrs, record.attrs)
-        current.counts = union(current.counts, record.counts)
+        # union() inlined: this runs for every ping after an install-day's first.
+        attrs = record.attrs
+        if attrs:
+            mine = current.attrs
+            if len(attrs) >= len(mine) and attrs.keys() >= mine.keys():
+                current.attrs = attrs
+            else:
+                current.attrs = {**mine, **attrs}
+        counts = record.counts
+        if counts:
+            held = current.counts
+            if len(counts) >= len(held) and counts.keys() >= held.keys():
+                current.counts = counts
+            else:
+                current.counts = {**held, **counts}
     return out
 
 
