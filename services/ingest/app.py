@@ -26,7 +26,7 @@ from services.ingest.openapi import openapi_bytes
 from services.ingest.publisher import KafkaPublisher, Publisher, PublishUnavailable
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.replies import ENCODER, Accepted, Error
-from services.ingest.retryid import retry_key
+from services.ingest.retryid import RetryIds
 from services.ingest.validate import (
     Checked,
     Rejection,
@@ -79,7 +79,7 @@ class Gateway:
             catalogs=catalogs,
         )
         self._retry_after = str(settings.retry_after_s)
-        self._retry_key = retry_key(settings.id_secret)
+        self._retry_ids = RetryIds(settings.id_secret)
 
     # --- responses -------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ class Gateway:
         publisher = self.publisher
         assert publisher is not None, "the publisher is set in cleanup_ctx"
         received_at = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        records = [to_record(ping, received_at, self._retry_key) for ping in checked.pings]
+        records = [to_record(ping, received_at, self._retry_ids) for ping in checked.pings]
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.publish_timeout_s):

@@ -27,16 +27,19 @@ _CANONICAL: Final = msgspec.json.Encoder(order="sorted")
 _PERSON: Final = b"census-retry-id"
 
 
-def retry_key(secret: str) -> bytes:
-    """The 32-byte hash key for derived ids, from the ingest's id secret (domain-separated)."""
-    return hashlib.sha256(_PERSON + b"\x1f" + secret.encode()).digest()
+class RetryIds:
+    """Derives ping ids under one key: a hasher keyed once, copied per ping (cheaper than keying)."""
 
+    def __init__(self, secret: str) -> None:
+        key = hashlib.sha256(_PERSON + b"\x1f" + secret.encode()).digest()  # domain-separated
+        self._keyed = hashlib.blake2b(digest_size=16, key=key, person=_PERSON)
 
-def derived_ping_id(key: bytes, ping: Ping) -> uuid.UUID:
-    """The ping's content id: equal for equal pings (whatever the JSON's key order or spacing),
-    marked as a version 8 (custom) UUID."""
-    content = _CANONICAL.encode(ping)  # sorted fields and keys: one encoding per value
-    digest = bytearray(hashlib.blake2b(content, digest_size=16, key=key, person=_PERSON).digest())
-    digest[6] = (digest[6] & 0x0F) | 0x80
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return uuid.UUID(bytes=bytes(digest))
+    def derive(self, ping: Ping) -> uuid.UUID:
+        """The ping's content id: equal for equal pings (whatever the JSON's key order or
+        spacing), marked as a version 8 (custom) UUID."""
+        hasher = self._keyed.copy()
+        hasher.update(_CANONICAL.encode(ping))  # sorted fields and keys: one encoding per value
+        digest = bytearray(hasher.digest())
+        digest[6] = (digest[6] & 0x0F) | 0x80
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        return uuid.UUID(bytes=bytes(digest))

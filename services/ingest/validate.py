@@ -15,7 +15,7 @@ from schemas.record import SCHEMA_VERSION, PingRecord
 from schemas.validation import CatalogViolation, check_ping, is_clean
 from services.ingest import fastdecode
 from services.ingest.duplicates import repeated_key
-from services.ingest.retryid import derived_ping_id
+from services.ingest.retryid import RetryIds
 
 _ANY_JSON: Final = msgspec.json.Decoder()
 
@@ -209,7 +209,7 @@ def parse_ndjson_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Ch
     return _check(pings, catalogs, batch=True)
 
 
-def to_record(ping: Ping, received_at: dt.datetime, retry_key: bytes) -> PingRecord:
+def to_record(ping: Ping, received_at: dt.datetime, retry_ids: RetryIds) -> PingRecord:
     """The Kafka record: the checked ping and the server's time; nothing about the request.
     A ping without `ping_id` gets one derived from its content (services/ingest/retryid.py)."""
     return PingRecord(
@@ -223,7 +223,7 @@ def to_record(ping: Ping, received_at: dt.datetime, retry_key: bytes) -> PingRec
         os=ping.os,
         arch=ping.arch,
         sent_at=ping.sent_at,
-        ping_id=ping.ping_id or derived_ping_id(retry_key, ping),
+        ping_id=ping.ping_id or retry_ids.derive(ping),
         attrs=ping.attrs,
         counts=ping.counts,
         id_derived=ping.ping_id is None,

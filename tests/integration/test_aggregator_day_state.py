@@ -25,14 +25,14 @@ from services.aggregator.metrics import AggregatorMetrics
 from services.aggregator.pgstore import PgRollupStore
 from services.aggregator.store import OffsetClaim
 from services.common.settings import HorizonSettings, load
-from services.ingest.retryid import retry_key
+from services.ingest.retryid import RetryIds
 from services.ingest.validate import parse_ping, to_record
 from tests.support.aggregator import drop_database, migrated_database, ping, produce, stored_total
 from tests.support.kafka import create_topic, delete_topic, unique_topic
 from tests.support.stack import StackEndpoints
 
 CATALOGS = load_catalogs()
-KEY = retry_key("integration-test-secret")
+KEY = RetryIds("integration-test-secret")
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 NOON = NOW.replace(hour=12, minute=0, second=0)
 

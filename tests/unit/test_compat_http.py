@@ -18,7 +18,7 @@ from schemas.record import SCHEMA_VERSION, PingRecord, encode_record
 from services.common.settings import SettingsError, load
 from services.ingest.compat.common import keyed_uuid
 from services.ingest.config import IngestSettings
-from services.ingest.retryid import derived_ping_id, retry_key
+from services.ingest.retryid import RetryIds
 from tests.support import compat as bodies
 from tests.support.ingest import FakeClock, FakePublisher, encode, ingest_client, ingest_settings
 
@@ -76,7 +76,7 @@ async def test_pulse_ping_becomes_the_canonical_record() -> None:
     assert record == PingRecord(
         schema=SCHEMA_VERSION,
         received_at=dt.datetime.fromtimestamp(FakeClock().now, dt.UTC),
-        ping_id=derived_ping_id(retry_key(SECRET), as_ping(record)),
+        ping_id=RetryIds(SECRET).derive(as_ping(record)),
         id_derived=True,
         product="pulse",
         install_id=uuid.UUID(body["install_id"]),

@@ -8,11 +8,11 @@ import uuid
 
 from schemas.catalog import load_catalogs
 from schemas.record import PingRecord
-from services.ingest.retryid import derived_ping_id, retry_key
+from services.ingest.retryid import RetryIds
 from services.ingest.validate import parse_ping, to_record
 
 CATALOGS = load_catalogs()
-KEY = retry_key("a-secret")
+KEY = RetryIds("a-secret")
 AT = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
 PING = {
     "product": "pulse",
@@ -27,7 +27,7 @@ PING = {
 }
 
 
-def record_of(body: bytes, at: dt.datetime = AT, key: bytes = KEY) -> PingRecord:
+def record_of(body: bytes, at: dt.datetime = AT, key: RetryIds = KEY) -> PingRecord:
     (ping,) = parse_ping(body, CATALOGS).pings
     return to_record(ping, at, key)
 
@@ -58,7 +58,7 @@ def test_any_change_of_content_or_key_gives_another_id() -> None:
         {**PING, "sent_at": "2026-11-23T11:59:59Z"},
     ]
     ids = {record_of(json.dumps(c).encode()).ping_id for c in changes}
-    other_key = record_of(json.dumps(PING).encode(), key=retry_key("another")).ping_id
+    other_key = record_of(json.dumps(PING).encode(), key=RetryIds("another")).ping_id
     assert base not in ids | {other_key}
     assert len(ids) == len(changes)
 
@@ -71,4 +71,4 @@ def test_a_client_ping_id_is_kept_and_not_marked_derived() -> None:
 
 def test_a_derived_id_is_a_version_8_uuid() -> None:
     (ping,) = parse_ping(json.dumps(PING).encode(), CATALOGS).pings
-    assert derived_ping_id(KEY, ping).version == 8
+    assert KEY.derive(ping).version == 8
