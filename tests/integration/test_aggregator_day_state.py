@@ -243,6 +243,11 @@ async def test_a_retry_without_ping_id_counts_once_and_the_same_content_later_tw
     assert await pings_counted(pipeline.db.dsn) == (2, 2)
     (row,) = await fetch(pipeline.db.dsn, "SELECT octet_length(retry_ids) AS n FROM install_days")
     assert row["n"] == 20  # one id, its last sighting; the first sighting left the window
+    # A retry of that one in a later flush: only the stored row knows it; its sighting moves on.
+    await pipeline.aggregate([published(NO_ID_PING, later.received_at + dt.timedelta(minutes=8))])
+    assert await pings_counted(pipeline.db.dsn) == (2, 2)
+    await pipeline.aggregate([published(NO_ID_PING, later.received_at + dt.timedelta(minutes=16))])
+    assert await pings_counted(pipeline.db.dsn) == (2, 2)  # within 10 minutes of the last retry
 
 
 async def test_a_record_before_the_horizon_creates_no_install_partition(pipeline: Pipeline) -> None:
