@@ -23,7 +23,8 @@ an install sends:
 - At most `MAX_PINGS_PER_DAY` pings of one install count per UTC day; later ones move no figure
   (not its pings, events or day state). That bounds the work and the row of a flooding install.
 
-Within a batch the first record consumed wins, exactly as if each had come in its own flush.
+Within a batch the first record consumed wins (a client id repeated in one batch is a retry
+whatever its day).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def admit(
     """
     out = Admitted()
     rows = out.rows
-    seen_client: set[int] = set()  # UUID.int, for the same reason
+    seen_client: set[int] = set()  # UUID.int, for the reason rows are keyed by it
     last_seen: dict[bytes, int] = {}  # a derived id hashes product and install: it is the key
     for record, day in zip(records, days, strict=True):
         install = record.install_id
