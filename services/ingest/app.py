@@ -26,6 +26,7 @@ from services.ingest.openapi import openapi_bytes
 from services.ingest.publisher import KafkaPublisher, Publisher, PublishUnavailable
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.replies import ENCODER, Accepted, Error
+from services.ingest.retryid import RetryIds
 from services.ingest.undeclared import UndeclaredNames
 from services.ingest.validate import (
     Checked,
@@ -82,6 +83,7 @@ class Gateway:
             catalogs=catalogs,
         )
         self._retry_after = str(settings.retry_after_s)
+        self._retry_ids = RetryIds(settings.id_secret)
         self.undeclared = UndeclaredNames(
             settings.id_secret.encode(), min_installs=UNDECLARED_MIN_INSTALLS
         )
@@ -162,7 +164,7 @@ class Gateway:
         publisher = self.publisher
         assert publisher is not None, "the publisher is set in cleanup_ctx"
         received_at = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        records = [to_record(ping, received_at) for ping in checked.pings]
+        records = [to_record(ping, received_at, self._retry_ids) for ping in checked.pings]
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.publish_timeout_s):
