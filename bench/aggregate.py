@@ -43,7 +43,7 @@ from bench.proc import (  # noqa: E402
 from schemas.record import SCHEMA_VERSION, PingRecord, decode_record, encode_record  # noqa: E402
 from services.migrate.migrations import discover  # noqa: E402
 from services.migrate.runner import migrate  # noqa: E402
-from tests.support.ingest import free_port, pulse_ping  # noqa: E402
+from tests.support.ingest import TEST_ID_SECRET, free_port, pulse_ping  # noqa: E402
 from tests.support.kafka import delete_topic  # noqa: E402
 
 BOOTSTRAP = os.environ.get("CENSUS_BENCH_KAFKA", "127.0.0.1:29092")
@@ -325,6 +325,7 @@ async def e2e_lag(dsn: str) -> dict[str, float]:
         "CENSUS_INGEST_OPS_PORT": str(ingest_ops),
         "CENSUS_AGGREGATOR_OPS_PORT": str(aggregator_ops),
         "CENSUS_INGEST_RATE_PER_S": "0",
+        "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
         "CENSUS_LOG_LEVEL": "WARNING",
     }
     ingest = spawn_service("ingest", env)

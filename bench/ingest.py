@@ -31,7 +31,7 @@ from bench.proc import (  # noqa: E402
     listener_pid,
     peak_rss_mb,
 )
-from tests.support.ingest import encode, free_port, pulse_ping  # noqa: E402
+from tests.support.ingest import TEST_ID_SECRET, encode, free_port, pulse_ping  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
 BOOTSTRAP = os.environ.get("CENSUS_BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:29092")
@@ -188,6 +188,7 @@ def main() -> int:
         "CENSUS_INGEST_PORT": str(port),
         "CENSUS_INGEST_OPS_PORT": str(ops_port),
         "CENSUS_INGEST_RATE_PER_S": "0",
+        "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
         "CENSUS_LOG_LEVEL": "WARNING",
     }
     command = os.environ.get("CENSUS_BENCH_INGEST_CMD", str(ROOT / ".venv" / "bin" / "census"))

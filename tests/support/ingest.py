@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import msgspec
@@ -113,8 +113,12 @@ def gzipped(value: Any) -> bytes:
     return gzip.compress(encode(value))
 
 
+TEST_ID_SECRET: Final = "census-tests-only-id-secret"
+"""CENSUS_INGEST_ID_SECRET of every ingest the tests start: ingest refuses to start without one."""
+
+
 def ingest_settings(**overrides: Any) -> IngestSettings:
-    base = IngestSettings(host="127.0.0.1", port=0, ops_port=0)
+    base = IngestSettings(host="127.0.0.1", port=0, ops_port=0, id_secret=TEST_ID_SECRET)
     return dataclasses.replace(base, **overrides)
 
 
@@ -163,6 +167,7 @@ class IngestProcess:
             "CENSUS_INGEST_PORT": str(self.port),
             "CENSUS_INGEST_OPS_PORT": str(self.ops_port),
             "CENSUS_INGEST_RATE_PER_S": "0",
+            "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
