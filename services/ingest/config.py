@@ -77,7 +77,9 @@ class IngestSettings:
         "producer request timeout; an unsent record expires after it",
     )
     kafka_probe_s: float = setting(
-        "CENSUS_INGEST_KAFKA_PROBE_S", 2.0, "how often the broker is probed for /readyz"
+        "CENSUS_INGEST_KAFKA_PROBE_S",
+        2.0,
+        "how often the broker is probed (the 503 fast path, census_ingest_kafka_connected)",
     )
     rate_per_s: float = setting(
         "CENSUS_INGEST_RATE_PER_S", 20.0, "requests per second per client address (0: no limit)"

@@ -195,9 +195,23 @@ class IngestProcess:
         except aiohttp.ClientError:
             return None
 
+    async def kafka_connected(self, session: aiohttp.ClientSession) -> float | None:
+        """census_ingest_kafka_connected from /metrics, or None if it cannot be read."""
+        try:
+            async with session.get(self.ops_url + "/metrics") as response:
+                text = await response.text()
+        except aiohttp.ClientError:
+            return None
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == "census_ingest_kafka_connected":
+                return float(value)
+        return None
+
     async def wait_ready(self, session: aiohttp.ClientSession, within_s: float = 60.0) -> None:
+        """Until /readyz answers 200 and the producer reaches Kafka (so a ping gets its 202)."""
         deadline = time.monotonic() + within_s
-        while await self.ready_status(session) != 200:
+        while await self.ready_status(session) != 200 or await self.kafka_connected(session) != 1.0:
             assert self.process is not None and self.process.poll() is None, self.output()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"ingest not ready within {within_s} s:\n{self.output()}")
