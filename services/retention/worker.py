@@ -83,8 +83,8 @@ async def count_expired_rows(store: RetentionStore, plan: Plan) -> dict[str, int
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Leftover:
-    """What is still past the horizon in one table after a pass: partitions that hold such rows
-    and how many rows (estimated for a partition that should have been dropped whole)."""
+    """What is still past the horizon in one table after a pass: the partitions (or the row
+    table) that hold such rows, and how many rows, counted exactly."""
 
     table: str
     partitions: tuple[str, ...]
@@ -101,9 +101,9 @@ async def leftovers(store: RetentionStore, options: PassOptions, clock: Clock) -
         # rare, and pg_class.reltuples is 0 until the partition was analysed).
         for p in t.drop:
             expired[p.name] = await store.count_expired(t.table, t.day_column, t.keep_from, p.name)
-        partly = [name for name in t.purged_by_delete if expired.get(name, 0) > 0]
-        names = (*(p.name for p in t.drop), *partly)
-        found.append(Leftover(t.table, names, sum(expired.get(n, 0) for n in names)))
+        candidates = (*(p.name for p in t.drop), *t.purged_by_delete)
+        names = tuple(name for name in candidates if expired.get(name, 0) > 0)
+        found.append(Leftover(t.table, names, sum(expired[n] for n in names)))
     for r in plan.row_purges:
         rows = expired.get(r.table, 0)
         found.append(Leftover(r.table, (r.table,) if rows else (), rows))
@@ -229,7 +229,7 @@ class RetentionPass:
                 self._report.leftovers.append(left)
                 self._fail(
                     "check",
-                    f"{left.table}: ~{left.rows} row(s) past the horizon could not be purged, in "
+                    f"{left.table}: {left.rows} row(s) past the horizon could not be purged, in "
                     + ", ".join(left.partitions),
                 )
 
