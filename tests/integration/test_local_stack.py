@@ -127,16 +127,23 @@ async def migrated_database(fresh_database: str) -> str:
     return fresh_database
 
 
-def test_a_service_killed_with_sigkill_is_started_again(
-    stack_endpoints: StackEndpoints, migrated_database: str, tmp_path: Path
+@pytest.mark.parametrize("name", ["aggregate", "retention"])
+async def test_a_service_killed_with_sigkill_is_started_again(
+    name: str, stack_endpoints: StackEndpoints, migrated_database: str, tmp_path: Path
 ) -> None:
     ops = free_port()
+    topic = unique_topic("census.test.localstack")
     service = LocalService(
-        "retention",
+        name,
         tmp_path / "local",
         stack_endpoints.bootstrap,
         migrated_database,
+        CENSUS_AGGREGATOR_OPS_PORT=str(ops),
         CENSUS_RETENTION_OPS_PORT=str(ops),
+        CENSUS_KAFKA_TOPIC=topic,
+        CENSUS_KAFKA_DLQ_TOPIC=topic + ".dlq",
+        CENSUS_KAFKA_PARTITIONS="1",
+        CENSUS_AGGREGATOR_GROUP=topic,
     )
     try:
         started = service.run("start")
@@ -155,6 +162,9 @@ def test_a_service_killed_with_sigkill_is_started_again(
         assert ready(ops)
     finally:
         stopped = service.run("stop")
+        if name == "aggregate":
+            for created in (topic, topic + ".dlq"):
+                await delete_topic(stack_endpoints.bootstrap, created)
     assert stopped.returncode == 0, stopped.stderr
     assert not port_open(ops)
 
