@@ -530,15 +530,24 @@ class PgRollupStore:
         if not any(missing.values()):
             return
         conn = await self._connection()
+        created = 0
         try:
             for table, ds in missing.items():
                 if ds:
-                    await conn.fetchval(
+                    # Reads the catalog only while retention keeps partitions ahead (the steady
+                    # state); a CREATE here would lock the table against writers and readers.
+                    created += await conn.fetchval(
                         "SELECT census_ensure_day_partitions($1, $2, $3)", table, ds[0], ds[-1]
                     )
         except (*RETRYABLE, asyncpg.PostgresError) as exc:
             await self._on_error(exc)
             raise _store_error(exc) from exc
+        if created:
+            log.warning(
+                "created %d day partition(s) in the flush path: retention is not keeping "
+                "partitions ahead (is census retention running?)",
+                created,
+            )
         for table, ds in missing.items():
             self._ensured.update((table, d) for d in ds)
 

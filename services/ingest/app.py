@@ -285,12 +285,14 @@ def create_app(
             app[PUBLISHER] = publisher
             gateway.publisher = publisher
             metrics.track_inflight(lambda: publisher.inflight)
+            metrics.track_kafka(lambda: publisher.readiness() is None)
             yield
             return
         async with KafkaPublisher(settings) as kafka:
             app[PUBLISHER] = kafka
             gateway.publisher = kafka
             metrics.track_inflight(lambda: kafka.inflight)
+            metrics.track_kafka(lambda: kafka.readiness() is None)
             yield
 
     app.cleanup_ctx.append(publisher_ctx)
@@ -315,8 +317,13 @@ def runner_options(settings: IngestSettings) -> dict[str, Any]:
 
 
 def readiness(app: web.Application) -> str | None:
-    """For /readyz: None when the publisher is connected."""
+    """For /readyz: None once the gateway can answer. Kafka's state is not part of it: while Kafka
+    is away ingest answers 503 with Retry-After itself, which a load balancer that took every pod
+    out would replace by its own error page. Kafka's state is census_ingest_kafka_connected."""
+    return "starting" if app[GATEWAY].publisher is None else None
+
+
+def kafka_problem(app: web.Application) -> str | None:
+    """None while the producer reaches Kafka, else why not (metrics and tests, not /readyz)."""
     publisher = app[GATEWAY].publisher
-    if publisher is None:
-        return "starting"
-    return publisher.readiness()
+    return "starting" if publisher is None else publisher.readiness()

@@ -16,6 +16,7 @@ import asyncpg
 
 from services.migrate.migrations import discover
 from services.migrate.runner import migrate
+from tests.support.ingest import TEST_ID_SECRET
 from tests.support.processes import CENSUS, ServiceProcess, free_port
 from tests.support.truth import ORDER_DEPENDENT, ExpectedViews
 
@@ -50,6 +51,7 @@ def service_env(bootstrap: str, dsn: str, topic: str, group: str) -> dict[str, s
         "CENSUS_INGEST_PUBLISH_TIMEOUT_S": "3",
         "CENSUS_INGEST_RETRY_AFTER_S": "1",
         "CENSUS_INGEST_KAFKA_PROBE_S": "0.5",
+        "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
         "CENSUS_AGGREGATOR_RETRY_MAX_S": "2",
         "CENSUS_LOG_LEVEL": "INFO",
     }
