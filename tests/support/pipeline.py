@@ -115,12 +115,14 @@ async def run_fleet(
     installs: int,
     batch: int = 1,
     seed: int = 1,
+    with_ping_id: bool = True,
 ) -> asyncio.subprocess.Process:
     """Start `census fleet` as a subprocess; the caller awaits `.wait()`."""
     return await asyncio.create_subprocess_exec(
         str(CENSUS), "fleet", "--url", url, "--truth", str(truth), "--duration", str(seconds),
         "--rate", str(rate), "--installs", str(installs), "--batch", str(batch),
         "--seed", str(seed), "--concurrency", "8", "--drain", "60",
+        *([] if with_ping_id else ["--without-ping-id"]),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
 
