@@ -51,6 +51,7 @@ class Pages:
             "<!doctype html><html lang=en><head><meta charset=utf-8>"
             '<meta name=viewport content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)} · Census</title>"
+            '<link rel=icon href="/static/favicon.svg" type="image/svg+xml">'
             '<link rel=stylesheet href="/static/census.css"></head><body>'
             '<header><a class="brand" href="/">Census</a>'
             f'<span class="freshness" id="freshness">data as of {as_of} · latest day {latest} · '

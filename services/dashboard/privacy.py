@@ -51,13 +51,89 @@ def fold(cells: Mapping[K, int], total: int, k: int) -> Folded[K] | None:
     return Folded({key: n for n, key in kept}, other, total)
 
 
-def marginal(folded: Folded[tuple[str, ...]], index: int) -> Folded[str]:
-    """One dimension's breakdown from a folded joint table: sums of kept atoms, and other."""
-    sums: dict[str, int] = {}
-    for key, n in folded.kept.items():
-        sums[key[index]] = sums.get(key[index], 0) + n
-    ordered = dict(sorted(sums.items(), key=lambda kv: (-kv[1], kv[0])))
-    return Folded(ordered, folded.other, folded.total)
+def _complete(kept: dict[str, int], total: int, k: int) -> int:
+    """Folds the smallest kept cells until "other" (total - kept) is 0 or >= k; returns other."""
+    other = total - sum(kept.values())
+    while 0 < other < k and kept:
+        smallest = min(kept, key=lambda v: (kept[v], v))
+        other += kept.pop(smallest)
+    return other
+
+
+def fold_dimensions(
+    atoms: Mapping[tuple[str, ...], int], dimensions: int, k: int
+) -> list[Folded[str]] | None:
+    """Breakdowns by each of `dimensions` key positions of a joint table (atom = one key),
+    published side by side: each is folded, and then, because a cell of one dimension may
+    contain a cell of another (every install of release 2.0 runs on linux), any two published
+    groups where one contains the other and they differ by 1..k-1 installs cost the smaller cell
+    (or, when both are "other", the smallest cell of the first) until none do. None when the
+    total is under k."""
+    total = sum(atoms.values())
+    if total < max(k, 1):
+        return None
+    keys = list(atoms)
+    everyone = (1 << len(keys)) - 1
+    masks: list[dict[str, int]] = []
+    sizes: list[dict[str, int]] = []
+    for d in range(dimensions):
+        m: dict[str, int] = {}
+        n: dict[str, int] = {}
+        for bit, key in enumerate(keys):
+            m[key[d]] = m.get(key[d], 0) | (1 << bit)
+            n[key[d]] = n.get(key[d], 0) + atoms[key]
+        masks.append(m)
+        sizes.append(n)
+    kept: list[dict[str, int]] = []
+    others: list[int] = []
+    for d in range(dimensions):
+        cells = {v: c for v, c in sizes[d].items() if c >= k}
+        others.append(_complete(cells, total, k))
+        kept.append(cells)
+
+    def groups() -> list[tuple[int, str | None, int, int]]:
+        """(dimension, value or None for other, mask, size) of every published group."""
+        out: list[tuple[int, str | None, int, int]] = []
+        for d in range(dimensions):
+            shown = 0
+            for v, c in kept[d].items():
+                out.append((d, v, masks[d][v], c))
+                shown |= masks[d][v]
+            if others[d]:
+                out.append((d, None, everyone & ~shown, others[d]))
+        return out
+
+    while True:
+        violation = None
+        published = groups()
+        for i, (da, va, ma, na) in enumerate(published):
+            for db, vb, mb, nb in published[i + 1 :]:
+                if da == db:
+                    continue
+                if (ma & ~mb == 0 or mb & ~ma == 0) and not publishable(abs(na - nb), k):
+                    small, large = (
+                        ((da, va, na), (db, vb, nb)) if na <= nb else ((db, vb, nb), (da, va, na))
+                    )
+                    violation = (small, large)
+                    break
+            if violation:
+                break
+        if violation is None:
+            break
+        (ds, vs, _), (dl, vl, _) = violation
+        if vs is not None:
+            d, drop = ds, vs
+        elif vl is not None:
+            d, drop = dl, vl
+        else:
+            d = ds
+            drop = min(kept[d], key=lambda v: (kept[d][v], v))
+        kept[d].pop(drop)
+        others[d] = _complete(kept[d], total, k)
+    return [
+        Folded(dict(sorted(kept[d].items(), key=lambda kv: (-kv[1], kv[0]))), others[d], total)
+        for d in range(dimensions)
+    ]
 
 
 def accept_nested(

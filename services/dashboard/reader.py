@@ -85,7 +85,7 @@ class Reader:
         k = self.rules.k
         if dimension in BASE_DIMENSIONS:
             active = await self.store.active_installs(catalog.product, days.start, days.end)
-            series = reports.base_breakdown(active, dimension, days.each(), k)
+            series = reports.base_breakdowns(active, days.each(), k)[dimension]
         else:
             values = await self.store.attr_values(catalog.product, dimension, days.start, days.end)
             dau = await self._dau(catalog, days)
@@ -104,15 +104,10 @@ class Reader:
         """All four base breakdowns from one read of the version x platform x os x arch table."""
         active = await self.store.active_installs(catalog.product, days.start, days.end)
         fresh = self.freshness(catalog.product)
+        series = reports.base_breakdowns(active, days.each(), self.rules.k)
         return {
             dim: api.Breakdown(
-                catalog.product,
-                dim,
-                days.start,
-                days.end,
-                reports.base_breakdown(active, dim, days.each(), self.rules.k),
-                self.privacy,
-                fresh,
+                catalog.product, dim, days.start, days.end, series[dim], self.privacy, fresh
             )
             for dim in BASE_DIMENSIONS
         }

@@ -47,26 +47,32 @@ def _day(day: dt.date, folded: privacy.Folded[str] | None) -> api.BreakdownDay:
     return api.BreakdownDay(day, folded.total, _cells(folded), folded.other)
 
 
-def base_breakdown_day(
-    day: dt.date, rows: Sequence[ActiveRow], dimension: str, k: int
-) -> api.BreakdownDay:
-    """Folds the day's whole version x platform x os x arch table, then sums one dimension: every
-    cell of every base breakdown is then a union of atoms of at least k installs, so no two
-    breakdowns of the day, nor a breakdown and the total, differ by a smaller group."""
-    atoms: dict[tuple[str, ...], int] = {row.key: row.installs for row in rows}
-    folded = privacy.fold(atoms, sum(atoms.values()), k)
-    if folded is None:
-        return _day(day, None)
-    return _day(day, privacy.marginal(folded, BASE_DIMENSIONS.index(dimension)))
+def base_breakdowns_day(
+    day: dt.date, rows: Sequence[ActiveRow], k: int
+) -> dict[str, api.BreakdownDay]:
+    """The four base dimensions of the day, folded together (privacy.fold_dimensions), so that
+    no two of the day's breakdowns, nor one and the total, differ by a group of fewer than k."""
+    atoms: dict[tuple[str, ...], int] = {}
+    for row in rows:
+        atoms[row.key] = atoms.get(row.key, 0) + row.installs
+    folded = privacy.fold_dimensions(atoms, len(BASE_DIMENSIONS), k)
+    return {
+        dim: _day(day, None if folded is None else folded[i])
+        for i, dim in enumerate(BASE_DIMENSIONS)
+    }
 
 
-def base_breakdown(
-    rows: Iterable[ActiveRow], dimension: str, days: Sequence[dt.date], k: int
-) -> list[api.BreakdownDay]:
+def base_breakdowns(
+    rows: Iterable[ActiveRow], days: Sequence[dt.date], k: int
+) -> dict[str, list[api.BreakdownDay]]:
     by_day: dict[dt.date, list[ActiveRow]] = defaultdict(list)
     for row in rows:
         by_day[row.day].append(row)
-    return [base_breakdown_day(day, by_day.get(day, []), dimension, k) for day in days]
+    out: dict[str, list[api.BreakdownDay]] = {dim: [] for dim in BASE_DIMENSIONS}
+    for day in days:
+        for dim, breakdown in base_breakdowns_day(day, by_day.get(day, []), k).items():
+            out[dim].append(breakdown)
+    return out
 
 
 def attr_breakdown_day(
