@@ -260,7 +260,7 @@ def create_app(
         pool = None
         if analyst_store is None:
             pool = await store.open_pool(
-                settings.pg.dsn,
+                settings.dsn,
                 size=settings.pool_size,
                 statement_timeout_ms=settings.statement_timeout_ms,
                 timeout_s=settings.pg.connect_timeout_s,

@@ -13,6 +13,11 @@ class DashboardSettings:
     pg: PostgresSettings = dataclasses.field(default_factory=PostgresSettings)
     log: LogSettings = dataclasses.field(default_factory=LogSettings)
     ops: OpsSettings = dataclasses.field(default_factory=OpsSettings)
+    analyst_dsn: str = setting(
+        "CENSUS_DASHBOARD_PG_DSN",
+        "",
+        "PostgreSQL URL of the read-only census_analyst role (default: CENSUS_PG_DSN)",
+    )
     host: str = setting(
         "CENSUS_DASHBOARD_HOST", "127.0.0.1", "public bind address (containers set 0.0.0.0)"
     )
@@ -44,7 +49,13 @@ class DashboardSettings:
         "CENSUS_DASHBOARD_METRICS_TOP", 10, "values per outcome dimension exported as gauges"
     )
 
+    @property
+    def dsn(self) -> str:
+        return self.analyst_dsn or self.pg.dsn
+
     def __post_init__(self) -> None:
+        if self.analyst_dsn and not self.analyst_dsn.startswith(("postgresql://", "postgres://")):
+            raise ValueError("CENSUS_DASHBOARD_PG_DSN must be a postgresql:// URL")
         positive("CENSUS_DASHBOARD_MIN_INSTALLS", self.min_installs)
         positive("CENSUS_DASHBOARD_CACHE_S", self.cache_s)
         positive("CENSUS_DASHBOARD_CACHE_ENTRIES", self.cache_entries)
