@@ -157,7 +157,9 @@ class Pages:
         new = line_chart(
             "new installs per day", [Series("new", [(d.day, d.new) for d in act.days])]
         )
-        last = next((d for d in reversed(act.days) if d.dau is not None), None)
+        # The latest day with published activity (today's row exists from midnight on, empty
+        # until the first ping: the windows of earlier days reach into it).
+        last = next((d for d in reversed(act.days) if d.dau), None)
         day = last.day if last else days.end
         headline = _table(
             ["day", "DAU", "WAU (7 days)", "MAU (28 days)", "new"],
@@ -223,7 +225,7 @@ class Pages:
         rows = []
         for r in report.rows:
             cats = ", ".join(f"{escape(c.value)} {c.installs}" for c in r.categories)
-            row = [escape(r.value), _n(r.runs)]
+            row = [escape(r.value) if r.value else "<em>not reported</em>", _n(r.runs)]
             if has_outcome:
                 row += [_n(r.failed), _pct(r.failure_ratio), cats or "–"]
             rows.append(row)

@@ -37,13 +37,13 @@ def activity(product: str, start: dt.date, end: dt.date) -> Query:
 
 
 def latest_activity(day: dt.date) -> Query:
-    """Per product, its latest day with activity up to `day`, with that day's numbers."""
+    """Per product, its latest day with an active install up to `day`, with its numbers."""
     return (
         """SELECT DISTINCT ON (a.product) a.product, a.day, a.dau, a.wau, a.mau,
                   coalesce(n.installs, 0) AS new
              FROM dau_wau_mau a
              LEFT JOIN new_installs_daily n ON n.day = a.day AND n.product = a.product
-            WHERE a.day <= $1
+            WHERE a.day <= $1 AND a.dau > 0
             ORDER BY a.product, a.day DESC""",
         (day,),
     )

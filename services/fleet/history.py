@@ -25,14 +25,25 @@ ACTIVE_SHARE = 0.9
 """The share of days an install pings on."""
 PRESENT_SHARE = 0.5
 """The share of installs that already ran when the history starts; the others arrive in it."""
+AWAY_SHARE = 0.15
+"""The share of installs that go quiet for a while (7 to 25 days) and come back, so 7-day and
+28-day active counts differ."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Life:
-    """When an install arrived, and how its version lags the one it runs today."""
+    """When an install arrived, how its version lags the one it runs today, and when (if ever)
+    it was away."""
 
     arrival: dt.date
     phase: int
+    away_from: dt.date | None = None
+    away_to: dt.date | None = None
+
+    def active(self, day: dt.date) -> bool:
+        if day < self.arrival:
+            return False
+        return not (self.away_from and self.away_to and self.away_from <= day < self.away_to)
 
 
 def version_on(install: Install, life: Life, day: dt.date, today: dt.date) -> str:
@@ -49,7 +60,13 @@ def lives(rng: random.Random, fleet: list[Install], first: dt.date, days: int) -
         arrival = (
             first if rng.random() < PRESENT_SHARE else first + dt.timedelta(rng.randrange(days))
         )
-        out.append(Life(arrival, rng.randrange(UPGRADE_DAYS)))
+        life = Life(arrival, rng.randrange(UPGRADE_DAYS))
+        if rng.random() < AWAY_SHARE:
+            start = arrival + dt.timedelta(days=1 + rng.randrange(days))
+            life = dataclasses.replace(
+                life, away_from=start, away_to=start + dt.timedelta(days=rng.randint(7, 25))
+            )
+        out.append(life)
     return out
 
 
@@ -65,7 +82,7 @@ def history(
         midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
         records = []
         for install, life in zip(fleet, plan, strict=True):
-            if day < life.arrival or (day > life.arrival and rng.random() > ACTIVE_SHARE):
+            if not life.active(day) or (day > life.arrival and rng.random() > ACTIVE_SHARE):
                 continue
             catalog = catalogs.get(install.product)
             assert catalog is not None

@@ -43,7 +43,7 @@ class FakeStore:
         self._touch()
         out = []
         for product, rows in self.activity_rows.items():
-            past = [r for r in rows if r.day <= day]
+            past = [r for r in rows if r.day <= day and r.dau > 0]
             if past:
                 out.append(LatestActivity(product, max(past, key=lambda r: r.day)))
         return out

@@ -156,3 +156,21 @@ async def test_pages_render_and_load_nothing_from_other_hosts(
 async def test_openapi_is_served(client: TestClient[Any, Any]) -> None:
     doc = await (await client.get("/api/v1/openapi.json")).json()
     assert "/api/v1/products/{product}/outcomes" in doc["paths"]
+
+
+async def test_pages_show_the_latest_day_with_active_installs() -> None:
+    """Today's row exists (yesterday's windows reach into it) with DAU 0 until the first ping:
+    the headline, adoption and counts are of yesterday then, not of an empty today."""
+    yesterday = TODAY - dt.timedelta(days=1)
+    store = FakeStore(
+        activity_rows={
+            "flowfuse": [ActivityRow(yesterday, 40, 60, 90, 6), ActivityRow(TODAY, 0, 60, 90, 0)]
+        }
+    )
+    app = create_app(DashboardSettings(), analyst_store=store, clock=lambda: NOW)
+    async with TestClient(TestServer(app)) as client:
+        page = await (await client.get("/products/flowfuse?range=7")).text()
+        assert f"Feature adoption ({yesterday.isoformat()})" in page
+        products = await (await client.get("/api/v1/products")).json()
+        flowfuse = next(p for p in products["products"] if p["product"] == "flowfuse")
+        assert (flowfuse["day"], flowfuse["dau"]) == (yesterday.isoformat(), 40)

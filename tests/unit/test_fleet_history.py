@@ -57,3 +57,11 @@ def test_the_fleet_grows_and_releases_are_adopted() -> None:
 
 def test_the_same_seed_gives_the_same_history() -> None:
     assert records(5, 50) == records(5, 50)
+
+
+def test_some_installs_go_quiet_so_week_and_month_differ() -> None:
+    out = records(40, 300)
+    last = TODAY - dt.timedelta(days=1)
+    week = {r.install_id for r in out if (last - r.received_at.date()).days < 7}
+    month = {r.install_id for r in out if (last - r.received_at.date()).days < 28}
+    assert len(month - week) >= 5
