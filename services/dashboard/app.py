@@ -208,6 +208,25 @@ async def _cohorts_page(request: web.Request, pages: Pages) -> str:
 
 
 @web.middleware
+async def own_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Errors the router raises (unknown path, wrong method) in Census's words, as JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return _problem(404, "not_found", "path", "no such page or route; see /api/v1/openapi.json")
+    except web.HTTPMethodNotAllowed:
+        response = _problem(405, "method_not_allowed", "method", "only GET and HEAD are served")
+        response.headers["Allow"] = "GET, HEAD"
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _problem(exc.status, "refused", None, "this request cannot be served")
+
+
+@web.middleware
 async def security_headers(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
@@ -246,7 +265,7 @@ def create_app(
     """The application; with `analyst_store` (a fake) it opens no pool."""
     import datetime as dt
 
-    app = web.Application(middlewares=[security_headers])
+    app = web.Application(middlewares=[security_headers, own_errors])
     app[SETTINGS] = settings
     app[CACHE] = AnswerCache(
         ttl_s=settings.cache_s, entries=settings.cache_entries, clock=monotonic

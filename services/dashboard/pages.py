@@ -272,7 +272,10 @@ class Pages:
         ]
         body = (
             f"<p>{escape(catalog.description)}</p>"
-            "<p>This is everything Census keeps of a ping from this product, from the same catalog "
+            "<p>Every ping carries a pseudonymous install id (random, rotated by the client; "
+            "per-install rows are deleted after 90 days), the event, and the version, platform, "
+            "os and arch it runs on. Besides those, this is everything Census keeps of a ping "
+            "from this product, from the same catalog "
             "the gateway enforces (and docs/fields.md is generated from). Anything else a client "
             "sends is dropped on arrival. No client address, hostname or header is kept; per-install "
             "rows are deleted after 90 days; and this dashboard publishes no number backed by fewer "

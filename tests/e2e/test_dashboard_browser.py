@@ -25,9 +25,10 @@ SHOTS = ROOT / ".local" / "screenshots"
 TODAY = dt.datetime.now(dt.UTC).date()
 PRODUCTS = {"pulse": 150, "proxmox-scripts": 200, "flowfuse": 80, "novu": 60, "maestrohub": 60}
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian's chromium package is missing (deploy/local/prereqs.sh)"
-)
+
+def test_the_system_browser_is_installed() -> None:
+    """A missing browser fails the suite rather than skipping it (make prereqs installs it)."""
+    assert CHROMIUM.exists(), "Debian's chromium package is missing: run deploy/local/prereqs.sh"
 
 
 @pytest.fixture(scope="module")
