@@ -4,12 +4,14 @@ tables rendered with data, no console error, no request leaving the host. Screen
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
 import asyncpg
 import pytest
 from playwright.async_api import ConsoleMessage, Request, async_playwright
@@ -32,9 +34,9 @@ def test_the_system_browser_is_installed() -> None:
 
 
 @pytest.fixture(scope="module")
-async def dashboard_url(
+async def dashboard(
     database: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
+) -> AsyncIterator[tuple[str, str]]:
     conn = await asyncpg.connect(database)
     try:
         await migrate(conn, discover(), today=TODAY)
@@ -55,7 +57,7 @@ async def dashboard_url(
     service.ops_port = int(service.env["CENSUS_DASHBOARD_OPS_PORT"])
     await service.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{service.ops_port}"
     finally:
         await service.stop()
 
@@ -71,7 +73,25 @@ def pages() -> list[str]:
     return paths
 
 
-async def test_every_page_renders_with_data_offline(dashboard_url: str) -> None:
+async def test_ops_port_serves_the_gauges(dashboard: tuple[str, str]) -> None:
+    _, ops = dashboard
+    async with aiohttp.ClientSession() as session:
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            async with session.get(f"{ops}/metrics") as response:
+                text = await response.text()
+            if 'census_dashboard_active_installs{product="pulse",window="1d"}' in text:
+                break
+            assert asyncio.get_running_loop().time() < deadline, text[-2000:]
+            await asyncio.sleep(0.2)
+        assert "census_dashboard_failure_ratio{" in text
+        assert "census_dashboard_data_age_seconds " in text
+        async with session.get(f"{ops}/readyz") as response:
+            assert response.status == 200
+
+
+async def test_every_page_renders_with_data_offline(dashboard: tuple[str, str]) -> None:
+    dashboard_url, _ = dashboard
     if SHOTS.exists():
         shutil.rmtree(SHOTS)
     SHOTS.mkdir(parents=True)

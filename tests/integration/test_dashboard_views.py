@@ -3,6 +3,7 @@ census_analyst through the real pool), and suppression holds at the boundary: k 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
@@ -201,3 +202,32 @@ async def test_the_role_cannot_read_install_rows(
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await view(dsn, "SELECT install_id FROM install_days LIMIT 1")
     assert await view(dsn, "SELECT * FROM cohort_weeks LIMIT 1")
+
+
+async def test_a_query_past_the_statement_timeout_is_a_503(
+    dashboard: tuple[TestClient[Any, Any], str], database: str
+) -> None:
+    """A writer holding the table (here: an exclusive lock) cannot make a page hang: the
+    statement timeout ends the query and the client gets Census's 503."""
+    settings = DashboardSettings(
+        pg=PostgresSettings(dsn=analyst(database)), min_installs=K, statement_timeout_ms=300
+    )
+    locker = await asyncpg.connect(database)
+    try:
+        async with TestClient(TestServer(create_app(settings))) as client:
+            tx = locker.transaction()
+            await tx.start()
+            await locker.execute("LOCK TABLE rollup_activity IN ACCESS EXCLUSIVE MODE")
+            started = asyncio.get_running_loop().time()
+            response = await client.get("/api/v1/products/novu/activity?range=7")
+            elapsed = asyncio.get_running_loop().time() - started
+            await tx.rollback()
+            assert response.status == 503
+            assert (await response.json())[
+                "reason"
+            ] == "the database cannot answer now; retry later"
+            assert elapsed < 5
+            again = await client.get("/api/v1/products/novu/activity?range=30")
+            assert again.status == 200
+    finally:
+        await locker.close()
