@@ -19,7 +19,7 @@ from services.dashboard.cache import AnswerCache
 from services.dashboard.config import DashboardSettings
 from services.dashboard.export import day_export, to_csv
 from services.dashboard.openapi import openapi_bytes
-from services.dashboard.outcomes import default_by, default_event
+from services.dashboard.outcomes import default_by, run_event
 from services.dashboard.pages import Pages
 from services.dashboard.reader import Clock, Reader, Rules
 
@@ -129,11 +129,10 @@ async def counts(request: web.Request) -> web.StreamResponse:
     return await _answer(request, produce)
 
 
-def outcome_params(catalog: Catalog, query: Any) -> tuple[str | None, str]:
+def outcome_params(catalog: Catalog, query: Any) -> tuple[str, str]:
     """(event, by) of an outcomes request, defaults from the catalog."""
+    event = params.run_event(catalog, query.get("event"), run_event(catalog))
     by = params.outcome_by(catalog, query.get("by") or default_by(catalog))
-    raw_event = query.get("event")
-    event = params.event(catalog, raw_event) if raw_event else default_event(catalog)
     return event, by
 
 

@@ -44,9 +44,9 @@ async def day_export(reader: Reader, catalog: Catalog, day: dt.date) -> api.DayE
             value = getattr(stat, metric)
             if value is not None:
                 rows.append(api.ExportRow("count", stat.key, "", metric, value))
-    by = outcomes.default_by(catalog)
-    if by is not None:
-        report = await reader.outcomes(catalog, outcomes.default_event(catalog), by, one)
+    by, event = outcomes.default_by(catalog), outcomes.run_event(catalog)
+    if by is not None and event is not None:
+        report = await reader.outcomes(catalog, event, by, one)
         for row in report.rows:
             rows.append(api.ExportRow("outcome", by, row.value, "runs", row.runs))
             if row.failed is not None:

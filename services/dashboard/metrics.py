@@ -44,10 +44,10 @@ async def collect(reader: Reader, top: int) -> Snapshot:
             before = by_day.get(yesterday - dt.timedelta(days=1))
             if before is not None and before.dau and last.dau is not None:
                 snap.dau_ratio[slug] = last.dau / before.dau
-        if outcomes.outcome_attr(catalog) is None:
+        event = outcomes.run_event(catalog)
+        if event is None:
             continue
         days = DayRange(today - dt.timedelta(days=OUTCOME_DAYS - 1), today)
-        event = outcomes.default_event(catalog)
         for dim in catalog.dimensions:
             if dim in {outcomes.OUTCOME_ATTR, outcomes.CATEGORY_ATTR}:
                 continue

@@ -73,7 +73,12 @@ ROUTES: Final = (
             _TO,
             _RANGE,
             Param("by", "query", "a declared dimension attr (default: the first)"),
-            Param("event", "query", "an event of the product (default: its terminal event)"),
+            Param(
+                "event",
+                "query",
+                "the product's run event, the only one counted (proxmox-scripts: install); "
+                "other products publish no outcomes (404)",
+            ),
         ),
     ),
     Route(

@@ -24,8 +24,11 @@ def category_attr(catalog: Catalog) -> str | None:
     return CATEGORY_ATTR if CATEGORY_ATTR in catalog.dimensions else None
 
 
-def default_event(catalog: Catalog) -> str | None:
-    """Runs are the terminal events where a product has an outcome attr, else every event."""
+def run_event(catalog: Catalog) -> str | None:
+    """The event whose count is a count of installs, or None. Rollups count events, not
+    installs; only a product that reports one terminal event per run under a fresh install id
+    (proxmox-scripts: one install id per session) makes an event count an install count, so only
+    those event counts may be published under the minimum-count rule."""
     if outcome_attr(catalog) and TERMINAL_EVENT in catalog.events:
         return TERMINAL_EVENT
     return None

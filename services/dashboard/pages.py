@@ -214,13 +214,13 @@ class Pages:
             _table(["count", "installs", "mean", "min", "p50", "p90", "p99", "max"], count_rows),
             f'<div class="grid">{histograms}</div></section>',
         ]
-        by = outcomes.default_by(catalog)
-        if by is not None:
-            body.append(await self._outcomes(catalog, by, days))
+        by, event = outcomes.default_by(catalog), outcomes.run_event(catalog)
+        if by is not None and event is not None:
+            body.append(await self._outcomes(catalog, event, by, days))
         return self._layout(catalog.name, "".join(body), slug)
 
-    async def _outcomes(self, catalog: Catalog, by: str, days: params.DayRange) -> str:
-        report = await self.reader.outcomes(catalog, outcomes.default_event(catalog), by, days)
+    async def _outcomes(self, catalog: Catalog, event: str, by: str, days: params.DayRange) -> str:
+        report = await self.reader.outcomes(catalog, event, by, days)
         has_outcome = report.outcome is not None
         rows = []
         for r in report.rows:

@@ -103,12 +103,15 @@ def outcome_by(catalog: Catalog, raw: str | None) -> str:
     return raw
 
 
-def event(catalog: Catalog, raw: str | None) -> str | None:
-    """An event of the product; None (all events) when not given."""
-    if raw is None or raw == "":
-        return None
-    if raw not in catalog.events:
+def run_event(catalog: Catalog, raw: str | None, countable: str | None) -> str:
+    """The event outcomes are counted over: `countable`, the only one whose count is a count of
+    installs (outcomes.run_event); a product without one publishes no outcomes."""
+    if countable is None:
         raise ParamError(
-            "event", f"not an event of {catalog.product}; one of {', '.join(catalog.events)}"
+            "product",
+            f"{catalog.product} publishes no outcomes: its events are not one per install",
+            404,
         )
-    return raw
+    if raw and raw != countable:
+        raise ParamError("event", f"only {countable!r} is counted (one event per run)")
+    return countable

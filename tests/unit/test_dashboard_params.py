@@ -76,7 +76,10 @@ def test_outcome_by_and_event() -> None:
     with pytest.raises(ParamError, match="by"):
         params.outcome_by(px, "cpu_model")  # declared, but not a dimension
     with pytest.raises(ParamError, match="event"):
-        params.event(px, "heartbeat")
-    assert params.event(px, None) is None
+        params.run_event(px, "progress", "install")  # several per run: not a count of installs
+    assert params.run_event(px, None, "install") == "install"
+    with pytest.raises(ParamError) as caught:
+        params.run_event(CATALOGS["pulse"], None, None)
+    assert (caught.value.name, caught.value.status) == ("product", 404)
     with pytest.raises(ParamError, match="by"):
         params.outcome_by(CATALOGS["novu"], None)
