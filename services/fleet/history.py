@@ -20,6 +20,9 @@ from schemas.catalog import Catalogs
 from schemas.record import SCHEMA_VERSION, PingRecord
 from services.fleet.model import Install, make_ping, versions_for
 
+ONE_ID_PER_RUN = frozenset({"proxmox-scripts"})
+"""Products whose clients report each run under a fresh install id (the Proxmox scripts'
+random_id is made per session): their history has one record per id, as the real ones do."""
 UPGRADE_DAYS = 8
 ACTIVE_SHARE = 0.9
 """The share of days an install pings on."""
@@ -94,7 +97,11 @@ def history(
                     schema=SCHEMA_VERSION,
                     received_at=received,
                     product=ping["product"],
-                    install_id=uuid.UUID(ping["install_id"]),
+                    install_id=(
+                        uuid.UUID(int=rng.getrandbits(128), version=4)
+                        if install.product in ONE_ID_PER_RUN
+                        else uuid.UUID(ping["install_id"])
+                    ),
                     event=ping["event"],
                     version=ping["version"],
                     platform=ping["platform"],
