@@ -53,7 +53,6 @@ def probe_ping(*, with_ping_id: bool) -> dict[str, object]:
         "install_id": str(uuid.uuid4()),
         "event": "beacon",
         "version": "2.0.0",
-        "platform": "docker",
         "os": "linux",
         "arch": "amd64",
     }
@@ -64,12 +63,17 @@ def probe_ping(*, with_ping_id: bool) -> dict[str, object]:
     return ping
 
 
+LAST_REPLY: dict[str, bytes] = {}
+"""The body of the last answer `post` got, to name what a probe kept getting."""
+
+
 async def post(session: aiohttp.ClientSession, url: str, ping: dict[str, object]) -> int:
     try:
         async with session.post(url + "/v1/ping", json=ping) as response:
-            await response.read()
+            LAST_REPLY["body"] = await response.read()
             return response.status
-    except (aiohttp.ClientError, TimeoutError):
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        LAST_REPLY["body"] = repr(exc).encode()
         return 0
 
 
@@ -95,7 +99,7 @@ async def deliver(url: str, pings: list[dict[str, object]], truth: Path) -> None
                 deadline = asyncio.get_running_loop().time() + 60
                 while (status := await post(session, url, ping)) != 202:
                     assert asyncio.get_running_loop().time() < deadline, (
-                        f"ingest did not recover: {status} for {ping}"
+                        f"ingest did not recover: {status} {LAST_REPLY.get('body')!r} for {ping}"
                     )
                     await asyncio.sleep(0.5)
                 out.write(json.dumps(ping, sort_keys=True) + "\n")
