@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-DLQ_REASONS = ("undecodable", "unknown_product", "unknown_event")
+DLQ_REASONS = ("undecodable", "unknown_product", "unknown_event", "unstorable")
+"""unstorable: PostgreSQL refused a value the record carries (services/aggregator/writer.py)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,171 @@
+"""Writing one batch exactly once: its dead letters, then one transaction. When the database
+refuses a value some record carries, the batch is halved until that record stands alone; it goes
+to the dead-letter topic and the rest is written, so no record ever stops a partition."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from schemas.catalog import Catalogs
+from services.aggregator.batch import Batch, DeadLetter
+from services.aggregator.deadletters import DeadLetterError, DeadLetterSink
+from services.aggregator.flush import FlushResult, write_flush
+from services.aggregator.store import FencedError, OffsetClaim, RollupStore, StoreError
+
+log = logging.getLogger(__name__)
+
+UNSTORABLE: Final = "unstorable"
+"""The DLQ reason of a record whose values the database refuses."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The batch is written and its offsets stored (`stored`: next offset per partition)."""
+
+    stored: dict[int, int]
+    counted: int
+    duplicates: int
+    rows_written: int
+    dead: list[DeadLetter]
+    """Every letter sent for this batch, whatever the reason."""
+    transactions: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fenced:
+    """Another member moved the stored offsets of `partitions`: nothing of the rest was written."""
+
+    partitions: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A failure worth retrying (PostgreSQL or Kafka away). Isolating a refused record writes in
+    parts, so some of the batch may be stored already: `rest` is what remains to write."""
+
+    reason: str
+    rest: Batch
+    stored: dict[int, int]
+    dead: list[DeadLetter]
+
+
+Outcome = Written | Fenced | Failed
+
+
+@dataclass(slots=True)
+class _Progress:
+    stored: dict[int, int | None]
+    dead: list[DeadLetter] = field(default_factory=list)
+    counted: int = 0
+    duplicates: int = 0
+    rows_written: int = 0
+    transactions: int = 0
+
+    def add(self, claims: list[OffsetClaim], result: FlushResult) -> None:
+        for claim in claims:
+            self.stored[claim.partition] = claim.next_offset
+        self.counted += result.counted
+        self.duplicates += result.duplicates
+        self.rows_written += result.rows_written
+        self.transactions += 1
+
+    def moved(self) -> dict[int, int]:
+        return {p: o for p, o in self.stored.items() if o is not None}
+
+
+class BatchWriter:
+    """The flush step: writes a batch against the offsets stored before it."""
+
+    def __init__(
+        self,
+        store: RollupStore,
+        catalogs: Catalogs,
+        dead_letters: DeadLetterSink,
+        *,
+        group: str,
+        topic: str,
+        mirror: Callable[[dict[int, int]], Awaitable[None]] | None = None,
+    ) -> None:
+        self._store = store
+        self._catalogs = catalogs
+        self._dead_letters = dead_letters
+        self._group = group
+        self._topic = topic
+        self._mirror = mirror
+
+    async def write(self, batch: Batch, stored: Mapping[int, int | None]) -> Outcome:
+        """Write `batch`; a store error that is neither retryable nor tied to a record raises."""
+        started = time.perf_counter()
+        progress = _Progress(dict(stored))
+        rest = batch
+        try:
+            if batch.dead:
+                await self._dead_letters.send(batch.dead)
+                progress.dead.extend(batch.dead)
+                rest = Batch.of(batch.entries, batch.started_at)
+            await self._write(rest, progress)
+        except FencedError as exc:
+            return Fenced(exc.partitions)
+        except (StoreError, DeadLetterError) as exc:
+            if isinstance(exc, StoreError) and not exc.retryable:
+                raise
+            return Failed(str(exc), rest.after(progress.stored), progress.moved(), progress.dead)
+        if self._mirror is not None:
+            await self._mirror(progress.moved())
+        return Written(
+            progress.moved(),
+            progress.counted,
+            progress.duplicates,
+            progress.rows_written,
+            progress.dead,
+            progress.transactions,
+            time.perf_counter() - started,
+        )
+
+    async def _write(self, batch: Batch, progress: _Progress) -> None:
+        if batch.empty:
+            return
+        claims = batch.claims(progress.stored)
+        records = batch.all_records()
+        try:
+            result = await write_flush(
+                self._store,
+                self._catalogs,
+                group=self._group,
+                topic=self._topic,
+                claims=claims,
+                records=records,
+            )
+        except StoreError as exc:
+            if not exc.record_error or not records:
+                raise
+            if batch.size > 1:
+                first, second = batch.halves()
+                await self._write(first, progress)
+                await self._write(second, progress)
+                return
+            await self._dead_letter(batch, exc, progress)
+            return
+        progress.add(claims, result)
+
+    async def _dead_letter(self, batch: Batch, exc: StoreError, progress: _Progress) -> None:
+        """Send the one record the database refused to the DLQ, then store its offset alone."""
+        partition, offset, _, key, value = batch.entries[0]
+        cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "StoreError"
+        # The class of the error only: PostgreSQL's message may quote the refused value.
+        log.warning(
+            "PostgreSQL refused the record at %s/%d/%d (%s); it goes to the dead-letter topic",
+            self._topic,
+            partition,
+            offset,
+            cause,
+        )
+        letter = DeadLetter(partition, offset, value, key, UNSTORABLE)
+        await self._dead_letters.send([letter])
+        progress.dead.append(letter)
+        await self._write(Batch.of([(partition, offset, None, key, value)]), progress)
