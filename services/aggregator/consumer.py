@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.errors import KafkaError
 
@@ -55,6 +56,8 @@ class _Partition:
     """The next offset to take (None: whatever comes first after seeking to the beginning)."""
     sought: bool = False
     """False until sought to the stored offset; until then it is paused and nothing is taken."""
+    sought_seq: int = 0
+    """When it was sought last (Aggregator._seq): records fetched before that are stale."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,7 @@ class _Signals:
     joined the flushes of what it takes away, so nothing is written after the new owner seeks."""
 
     queue: deque[_Assigned | _Revoked] = field(default_factory=deque)
+    posted: asyncio.Event = field(default_factory=asyncio.Event)
     running: bool = False
 
     async def revoked(self, partitions: set[int]) -> None:
@@ -81,6 +85,7 @@ class _Signals:
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.queue.append(_Revoked(set(partitions), done))
+        self.posted.set()
         try:
             await asyncio.wait_for(asyncio.shield(done), timeout=REVOKE_WAIT_S + PROBE_TIMEOUT_S)
         except TimeoutError:
@@ -89,10 +94,12 @@ class _Signals:
     async def assigned(self, partitions: set[int]) -> None:
         if self.running:
             self.queue.append(_Assigned(set(partitions)))
+            self.posted.set()
 
     def take(self) -> list[_Assigned | _Revoked]:
         out = list(self.queue)
         self.queue.clear()
+        self.posted.clear()
         return out
 
     def release(self) -> None:
@@ -144,6 +151,9 @@ class Aggregator:
         self._check_at = 0.0
         self._probe_at = 0.0
         self._probe_task: asyncio.Task[tuple[int, dict[int, int]]] | None = None
+        self._fetch: asyncio.Task[tuple[dict[int, list[Message]], int]] | None = None
+        self._signal_wait: asyncio.Task[bool] | None = None
+        self._seq = 0
         self._fatal: BaseException | None = None
 
     # readiness -----------------------------------------------------------------------------
@@ -199,13 +209,15 @@ class Aggregator:
             finally:
                 self._signals.release()
                 await self._step.close()
-                if self._probe_task is not None:
-                    self._probe_task.cancel()
-                    await asyncio.gather(self._probe_task, return_exceptions=True)
+                tasks = [self._probe_task, self._signal_wait, self._fetch]
+                for task in tasks:
+                    if task:
+                        task.cancel()
+                await asyncio.gather(*[t for t in tasks if t], return_exceptions=True)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         s = self._settings
-        source, step = self._src, self._flusher
+        step = self._flusher
         while not stop.is_set():
             await self._handle_signals()
             outcome = step.poll()
@@ -228,14 +240,38 @@ class Aggregator:
                 ):
                     self._submit(self._batch)
                     self._batch = Batch()
-            room = s.batch_records - self._batch.size
-            if room <= 0 and step.busy:
-                await step.wait(POLL_S)  # a full batch waits for the flush in flight
-                continue
-            data = await source.getmany(self._wait(now), max(1, room))
+            await self._fetch_or_wait(now)
+
+    async def _fetch_or_wait(self, now: float) -> None:
+        """Wait for fetched records, a rebalance signal or the flush in flight, whichever comes
+        first. The fetch is a task of its own: aiokafka's getmany waits out a rebalance whatever
+        its timeout, and a rebalance waits for this loop to join its flushes."""
+        room = self._settings.batch_records - self._batch.size
+        step = self._flusher
+        if self._fetch is None and (room > 0 or not step.busy):  # a full batch waits
+            self._fetch = asyncio.create_task(self._fetched(self._wait(now), max(1, room)))
+        if self._signal_wait is None or self._signal_wait.done():
+            self._signal_wait = asyncio.create_task(self._signals.posted.wait())
+        waiters: list[asyncio.Future[Any]] = [self._signal_wait]
+        if self._fetch is not None:
+            waiters.append(self._fetch)
+        if step.task is not None:
+            waiters.append(step.task)
+        await asyncio.wait(waiters, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
+        if self._fetch is not None and self._fetch.done():
+            task, self._fetch = self._fetch, None
+            data, seq = task.result()
             if data:
                 self._kafka_ok = True
-                self._take(data)
+                self._take(data, seq)
+
+    async def _fetched(
+        self, timeout_s: float, max_records: int
+    ) -> tuple[dict[int, list[Message]], int]:
+        """Records, and how many seeks had happened when they were handed out: a seek after
+        that resets the position, so those records come again and these are stale."""
+        data = await self._src.getmany(timeout_s, max_records)
+        return data, self._seq
 
     def _wait(self, now: float) -> float:
         wait = POLL_S
@@ -317,11 +353,13 @@ class Aggregator:
             return
         self._store_ok = True
         self._seek_delay = 0.2
+        self._seq += 1
         for p in pending:
             part = self._parts[p]
             part.stored = part.position = stored.get(p)
             await self._src.seek(p, part.stored)
             part.sought = True
+            part.sought_seq = self._seq
         if self._retry is None:
             self._src.resume(pending)
         log.info("resumed partitions %s at %s", pending, {p: stored.get(p) for p in pending})
@@ -337,14 +375,15 @@ class Aggregator:
 
     # records -------------------------------------------------------------------------------
 
-    def _take(self, data: dict[int, list[Message]]) -> None:
+    def _take(self, data: dict[int, list[Message]], seq: int) -> None:
+        """Decode and batch records handed out after `seq` seeks."""
         now = self._clock()
         batch, catalogs = self._batch, self._catalogs
         taken = 0
         for p, messages in data.items():
             part = self._parts.get(p)
-            if part is None or not part.sought:
-                continue  # fetched before a seek: the seek position decides what we read
+            if part is None or not part.sought or part.sought_seq > seq:
+                continue  # handed out before a seek: the seek position decides what we read
             position = part.position
             for m in messages:
                 offset = m.offset

@@ -21,6 +21,11 @@ class FlushStep:
     def busy(self) -> bool:
         return self._task is not None
 
+    @property
+    def task(self) -> asyncio.Task[Outcome] | None:
+        """The flush in flight, to wait on beside other things (take its outcome with poll)."""
+        return self._task
+
     def submit(self, batch: Batch, stored: Mapping[int, int | None]) -> None:
         if self._task is not None:
             raise RuntimeError("a flush is in flight already")

@@ -215,6 +215,8 @@ class FakeSource:
         self.listener: Rebalance | None = None
         self.down = False
         self._wake = asyncio.Event()
+        self._assigning = asyncio.Event()
+        self._assigning.set()
 
     def append(self, partition: int, key: bytes | None, value: bytes | None) -> None:
         log = self.logs[partition]
@@ -231,13 +233,19 @@ class FakeSource:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError("nothing subscribed")
             await asyncio.sleep(0.01)
-        await self.listener.revoked(set(self.assigned))
-        self.assigned = set(assigned)
-        self.paused &= self.assigned
-        self.positions = {p: 0 for p in self.assigned}
+        self._assigning.clear()
+        try:
+            await self.listener.revoked(set(self.assigned))
+            self.assigned = set(assigned)
+            self.paused &= self.assigned
+            self.positions = {p: 0 for p in self.assigned}
+        finally:
+            self._assigning.set()
         await self.listener.assigned(set(assigned))
 
     async def getmany(self, timeout_s: float, max_records: int) -> dict[int, list[Message]]:
+        # As aiokafka's: during a rebalance it waits for the assignment, whatever the timeout.
+        await self._assigning.wait()
         out = self._available(max_records)
         if not out:
             self._wake.clear()
