@@ -215,8 +215,7 @@ class FakeSource:
         self.listener: Rebalance | None = None
         self.down = False
         self._wake = asyncio.Event()
-        self._assigning = asyncio.Event()
-        self._assigning.set()
+        self._assigning = asyncio.Event()  # set once a rebalance has assigned partitions
 
     def append(self, partition: int, key: bytes | None, value: bytes | None) -> None:
         log = self.logs[partition]
@@ -244,7 +243,8 @@ class FakeSource:
         await self.listener.assigned(set(assigned))
 
     async def getmany(self, timeout_s: float, max_records: int) -> dict[int, list[Message]]:
-        # As aiokafka's: during a rebalance it waits for the assignment, whatever the timeout.
+        # As aiokafka's: before the first assignment and during a rebalance it waits for the
+        # assignment, whatever the timeout.
         await self._assigning.wait()
         out = self._available(max_records)
         if not out:

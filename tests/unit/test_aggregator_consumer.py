@@ -88,6 +88,11 @@ async def until(condition: Callable[[], bool], what: str, within_s: float = 10.0
         await asyncio.sleep(0.01)
 
 
+async def rebalance(source: FakeSource, partitions: set[int]) -> None:
+    """A rebalance, which the loop must let through promptly (it waits for the loop's join)."""
+    await asyncio.wait_for(source.rebalance(partitions), timeout=5)
+
+
 @asynccontextmanager
 async def running(aggregator: Aggregator) -> AsyncIterator[asyncio.Task[None]]:
     stop = asyncio.Event()
@@ -110,9 +115,9 @@ async def test_a_revocation_waits_for_the_flush_in_flight_and_nothing_is_orphane
     rig.store.gate = asyncio.Event()  # every transaction waits: a slow PostgreSQL
     aggregator = rig.aggregator()
     async with running(aggregator) as task:
-        await rig.source.rebalance({0, 1})
+        await rebalance(rig.source, {0, 1})
         await until(lambda: rig.store.open_now == 1, "a flush in flight")
-        revocation = asyncio.create_task(rig.source.rebalance({0, 1}))
+        revocation = asyncio.create_task(rebalance(rig.source, {0, 1}))
         await asyncio.sleep(0.1)  # give a wrong loop the chance to hand off another flush
         assert not revocation.done()  # it waits for the flush of the partitions it takes away
         assert rig.store.open_now == 1
@@ -141,7 +146,7 @@ async def test_a_record_the_database_refuses_goes_to_the_dlq_and_the_rest_is_cou
     records = [*good[:10], bad[0], *good[10:30], bad[1], *good[30:]]
     rig.produce(records, partitions=1)
     async with running(rig.aggregator()) as task:
-        await rig.source.rebalance({0})
+        await rebalance(rig.source, {0})
         await until(lambda: rig.stored() == len(records), "every offset stored")
         more = pings(5)
         rig.produce(more, partitions=1)
@@ -159,7 +164,7 @@ async def test_readiness_follows_kafka_and_postgresql() -> None:
     aggregator = rig.aggregator()
     async with running(aggregator):
         assert aggregator.readiness() == "not yet assigned partitions"
-        await rig.source.rebalance({0, 1})
+        await rebalance(rig.source, {0, 1})
         await until(lambda: aggregator.readiness() is None, "ready")
         rig.source.down = True
         await until(lambda: aggregator.readiness() == "Kafka unreachable", "Kafka down seen")
@@ -176,7 +181,7 @@ async def test_a_retried_flush_resumes_after_postgresql_and_counts_once() -> Non
     records = pings(100)
     rig.produce(records[:50])
     async with running(rig.aggregator()):
-        await rig.source.rebalance({0, 1})
+        await rebalance(rig.source, {0, 1})
         await until(lambda: rig.stored() == 50, "first half")
         rig.store.down = True
         rig.produce(records[50:])
@@ -190,7 +195,7 @@ async def test_an_added_partition_stops_counting() -> None:
     rig = Rig(partitions=2)
     rig.produce(pings(10))
     async with running(rig.aggregator()) as task:
-        await rig.source.rebalance({0, 1})
+        await rebalance(rig.source, {0, 1})
         await until(lambda: rig.stored() == 10, "counted")
         rig.source.count = 3  # someone added a partition: installs would change owners
         await until(task.done, "the aggregator stopped")
@@ -203,14 +208,14 @@ async def test_a_second_group_on_the_same_database_is_refused_before_writing() -
     rig = Rig()
     rig.produce(pings(10))
     async with running(rig.aggregator()):
-        await rig.source.rebalance({0, 1})
+        await rebalance(rig.source, {0, 1})
         await until(lambda: rig.stored() == 10, "counted")
     other = FakeSource(2)
     for p, messages in rig.source.logs.items():
         for m in messages:
             other.append(p, m.key, m.value)
     async with running(rig.aggregator(other, CENSUS_AGGREGATOR_GROUP="g-other")) as task:
-        await other.rebalance({0, 1})
+        await rebalance(other, {0, 1})
         await until(task.done, "the second group stopped")
     with pytest.raises(SourceConflict, match="g-other"):
         task.result()
