@@ -34,6 +34,7 @@ class Written:
     """Every letter sent for this batch, whatever the reason."""
     transactions: int
     seconds: float
+    """From the first dead letter to the last commit (not the offsets' mirror to Kafka)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class BatchWriter:
             if isinstance(exc, StoreError) and not exc.retryable:
                 raise
             return Failed(str(exc), rest.after(progress.stored), progress.moved(), progress.dead)
+        seconds = time.perf_counter() - started
         if self._mirror is not None:
             await self._mirror(progress.moved())
         return Written(
@@ -124,7 +126,7 @@ class BatchWriter:
             progress.rows_written,
             progress.dead,
             progress.transactions,
-            time.perf_counter() - started,
+            seconds,
         )
 
     async def _write(self, batch: Batch, progress: _Progress) -> None:
