@@ -78,17 +78,20 @@ RECORD_ERRORS: Final = (
     asyncpg.exceptions.DataError,
     asyncpg.exceptions.CheckViolationError,
     asyncpg.exceptions.NotNullViolationError,
+    # asyncpg's own "invalid input for query argument": a value it cannot encode. An
+    # InterfaceError by class, but no connection problem, so retrying would never end.
+    asyncpg.exceptions._base.DataError,
 )
 
 _json_encode = msgspec.json.Encoder().encode
 
 
 def _store_error(exc: BaseException) -> StoreError:
-    retryable = isinstance(exc, RETRYABLE)
+    record_error = isinstance(exc, RECORD_ERRORS)
     return StoreError(
         f"{type(exc).__name__}: {exc}",
-        retryable=retryable,
-        record_error=not retryable and isinstance(exc, RECORD_ERRORS),
+        retryable=not record_error and isinstance(exc, RETRYABLE),
+        record_error=record_error,
     )
 
 
