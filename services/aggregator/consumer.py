@@ -420,6 +420,7 @@ class Aggregator:
     def _apply(self, outcome: Outcome) -> None:
         """Take a finished flush's outcome into the loop's state."""
         if isinstance(outcome, Fenced):
+            self._metrics.fenced.inc()
             log.warning(
                 "stored offsets moved for partitions %s: another member owns them now;"
                 " dropping what is in memory and seeking again",

@@ -21,6 +21,7 @@ class AggregatorMetrics:
     lag: Gauge
     dlq_records: Counter
     last_flush: Gauge
+    fenced: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> AggregatorMetrics:
@@ -65,6 +66,11 @@ class AggregatorMetrics:
             last_flush=Gauge(
                 p + "last_flush_timestamp_seconds",
                 "when the last flush committed",
+                registry=registry,
+            ),
+            fenced=Counter(
+                p + "fenced_flushes",
+                "flushes refused because another member had moved the stored offsets",
                 registry=registry,
             ),
         )

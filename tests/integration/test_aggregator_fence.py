@@ -6,16 +6,29 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
+from prometheus_client import CollectorRegistry
 
 from schemas.catalog import load_catalogs
+from schemas.record import encode_record, record_key
+from services.aggregator.config import AggregatorSettings
+from services.aggregator.consumer import Aggregator
 from services.aggregator.flush import write_flush
+from services.aggregator.metrics import AggregatorMetrics
 from services.aggregator.pgstore import PgRollupStore
 from services.aggregator.store import FencedError, OffsetClaim, Source, SourceConflict, StoreError
-from tests.support.aggregator import BASE, drop_database, migrated_database, ping
+from services.common.settings import load
+from tests.support.aggregator import (
+    BASE,
+    FakeDeadLetters,
+    FakeSource,
+    drop_database,
+    migrated_database,
+    ping,
+)
 from tests.support.stack import StackEndpoints
 
 CATALOGS = load_catalogs()
@@ -137,3 +150,85 @@ async def test_a_value_postgresql_refuses_is_a_record_error(
             records=[good],
         )
     assert await offsets(owner) == {0: 2}
+
+
+async def test_a_zombie_member_is_fenced_and_nothing_is_counted_twice(
+    dsns: tuple[str, str],
+) -> None:
+    """Member A owns partition 0, then B takes it over without A hearing of it (a zombie: its
+    session expired, say). A goes on flushing the records B counted already: the real store's
+    fence refuses A, which seeks again from PostgreSQL; every record is counted once."""
+    owner, dsn = dsns
+    # No ping ids: only the fence, not the retry dedup, can keep a replay from counting twice.
+    records = [ping(uuid.uuid4(), BASE) for _ in range(60)]
+    values = [(record_key(r), encode_record(r)) for r in records]
+    env = {
+        "CENSUS_KAFKA_TOPIC": TOPIC,
+        "CENSUS_AGGREGATOR_GROUP": GROUP,
+        "CENSUS_PG_DSN": dsn,
+        "CENSUS_AGGREGATOR_FLUSH_INTERVAL_S": "0.05",
+    }
+    settings = load(AggregatorSettings, env)
+    a_source, b_source = FakeSource(1), FakeSource(1)
+    for key, value in values[:30]:
+        a_source.append(0, key, value)
+    a_registry = CollectorRegistry()
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+    async with store(dsn) as a_store, store(dsn) as b_store:
+        a = Aggregator(
+            settings,
+            a_store,
+            CATALOGS,
+            AggregatorMetrics.create(a_registry),
+            source=a_source,
+            dead_letters=FakeDeadLetters(),
+        )
+        b = Aggregator(
+            settings,
+            b_store,
+            CATALOGS,
+            AggregatorMetrics.create(CollectorRegistry()),
+            source=b_source,
+            dead_letters=FakeDeadLetters(),
+        )
+        a_task = asyncio.create_task(a.run(stop_a))
+        b_task = asyncio.create_task(b.run(stop_b))
+        try:
+            await asyncio.wait_for(a_source.rebalance({0}), timeout=10)
+            await until(lambda: _offset_is(owner, 30), "A counted the first 30")
+            for key, value in values:
+                b_source.append(0, key, value)
+            await asyncio.wait_for(b_source.rebalance({0}), timeout=10)
+            await until(lambda: _offset_is(owner, 60), "B, the new owner, counted the rest")
+            for key, value in values[30:]:  # the zombie reads the same records
+                a_source.append(0, key, value)
+
+            async def fenced() -> bool:
+                return a_registry.get_sample_value("census_aggregator_fenced_flushes_total") == 1
+
+            await until(fenced, "A's flush fenced")
+            assert not a_task.done() and not b_task.done()
+        finally:
+            stop_a.set()
+            stop_b.set()
+            await asyncio.wait_for(asyncio.gather(a_task, b_task), timeout=60)
+    conn = await asyncpg.connect(owner)
+    try:
+        events = await conn.fetchval("SELECT sum(events) FROM rollup_events")
+        pings = await conn.fetchval("SELECT sum(pings) FROM install_days")
+    finally:
+        await conn.close()
+    assert (events, pings) == (60, 60)
+    assert await offsets(owner) == {0: 60}
+
+
+async def _offset_is(dsn: str, offset: int) -> bool:
+    return (await offsets(dsn)).get(0) == offset
+
+
+async def until(condition: Callable[[], Awaitable[bool]], what: str, within_s: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"not within {within_s} s: {what}")
+        await asyncio.sleep(0.05)

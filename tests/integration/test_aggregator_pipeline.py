@@ -243,8 +243,8 @@ async def dead_letters(env: Env, *, expected: int) -> list[Any]:
 
 
 async def test_a_nul_in_a_string_is_dead_lettered_and_counting_goes_on(env: Env) -> None:
-    """Issue item 1: PostgreSQL refuses a NUL character in text and in jsonb. Produced straight to the
-    topic (ingest refuses such strings), the records go to the DLQ and nothing stops."""
+    """Issue item 1: PostgreSQL refuses a NUL character in text and in jsonb. Produced straight
+    to the topic (ingest refuses such strings), the records go to the DLQ and nothing stops."""
     good = fleet(6, installs=60, days=2, pings=600)
     bad = [
         ping(uuid.uuid4(), good[0].received_at, version="5.0.0\x00"),
