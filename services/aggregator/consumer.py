@@ -159,7 +159,7 @@ class Aggregator:
     # readiness -----------------------------------------------------------------------------
 
     def readiness(self) -> str | None:
-        """None when consuming; otherwise why not (DESIGN §6: assigned and PostgreSQL reachable)."""
+        """None when consuming, else why not (DESIGN §6: assigned and PostgreSQL reachable)."""
         if self._fatal is not None:
             return "stopping after an error"
         if not self._joined:
