@@ -274,11 +274,12 @@ class Aggregator:
         return data, self._seq
 
     def _wait(self, now: float) -> float:
-        wait = POLL_S
-        if self._batch.started_at is not None and self._retry is None:
-            age = now - self._batch.started_at
-            wait = min(wait, self._settings.flush_interval_s - age)
-        return max(0.0, wait)
+        """How long a fetch may wait: until the batch is due, unless it cannot be handed off
+        anyway (a flush in flight or waiting to be retried: the loop wakes when it ends)."""
+        started = self._batch.started_at
+        if started is None or self._retry is not None or self._flusher.busy:
+            return POLL_S
+        return max(0.0, min(POLL_S, self._settings.flush_interval_s - (now - started)))
 
     @property
     def _src(self) -> PartitionSource:

@@ -216,6 +216,7 @@ class FakeSource:
         self.down = False
         self._wake = asyncio.Event()
         self._assigning = asyncio.Event()  # set once a rebalance has assigned partitions
+        self.fetches = 0
 
     def append(self, partition: int, key: bytes | None, value: bytes | None) -> None:
         log = self.logs[partition]
@@ -243,6 +244,7 @@ class FakeSource:
         await self.listener.assigned(set(assigned))
 
     async def getmany(self, timeout_s: float, max_records: int) -> dict[int, list[Message]]:
+        self.fetches += 1
         # As aiokafka's: before the first assignment and during a rebalance it waits for the
         # assignment, whatever the timeout.
         await self._assigning.wait()

@@ -130,6 +130,22 @@ async def test_a_revocation_waits_for_the_flush_in_flight_and_nothing_is_orphane
     assert rig.metric("census_aggregator_flush_errors_total") == 0
 
 
+async def test_the_loop_does_not_spin_while_a_flush_is_in_flight() -> None:
+    rig = Rig()
+    rig.produce(pings(10))
+    rig.store.gate = asyncio.Event()
+    async with running(rig.aggregator()):
+        await rebalance(rig.source, {0, 1})
+        await until(lambda: rig.store.open_now == 1, "a flush in flight")
+        rig.produce(pings(3))  # the next batch starts and is due long before the flush ends
+        before = rig.source.fetches
+        await asyncio.sleep(1.0)  # measuring a rate: how often the loop fetched meanwhile
+        fetches = rig.source.fetches - before
+        rig.store.gate.set()
+        await until(lambda: rig.stored() == 13, "all stored")
+    assert fetches <= 10  # about one per POLL_S; a spinning loop makes thousands
+
+
 async def test_a_record_the_database_refuses_goes_to_the_dlq_and_the_rest_is_counted() -> None:
     rig = Rig(partitions=1, CENSUS_AGGREGATOR_BATCH_RECORDS="50")
     good = pings(40)
