@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from schemas.catalog import Catalogs
+from schemas.record import PingRecord
 from services.aggregator.batch import Batch, DeadLetter
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.deadletters import (
@@ -25,10 +26,17 @@ from services.aggregator.deadletters import (
     KafkaDeadLetters,
 )
 from services.aggregator.decode import Unusable, decode
+from services.aggregator.flush import FlushResult, write_flush
 from services.aggregator.inflight import FlushStep
 from services.aggregator.metrics import AggregatorMetrics
 from services.aggregator.source import KafkaSource, Message, PartitionSource
-from services.aggregator.store import RollupStore, Source, SourceConflict, StoreError
+from services.aggregator.store import (
+    OffsetClaim,
+    RollupStore,
+    Source,
+    SourceConflict,
+    StoreError,
+)
 from services.aggregator.writer import BatchWriter, Failed, Fenced, Outcome, Written
 
 log = logging.getLogger(__name__)
@@ -191,14 +199,7 @@ class Aggregator:
                 source = await stack.enter_async_context(KafkaSource(s))
             self._source = source
             self._step = FlushStep(
-                BatchWriter(
-                    self._store,
-                    self._catalogs,
-                    dead_letters,
-                    group=self._group,
-                    topic=self._topic,
-                    mirror=self._mirror,
-                )
+                BatchWriter(self._flush, dead_letters, topic=self._topic, mirror=self._mirror)
             )
             self._signals.running = True
             source.subscribe(self._signals)
@@ -411,6 +412,17 @@ class Aggregator:
         if not batch.empty:
             self._flusher.submit(batch, self._stored())
 
+    async def _flush(self, claims: list[OffsetClaim], records: list[PingRecord]) -> FlushResult:
+        """One flush transaction of the writer (it calls this once per part of a batch)."""
+        return await write_flush(
+            self._store,
+            self._catalogs,
+            group=self._group,
+            topic=self._topic,
+            claims=claims,
+            records=records,
+        )
+
     async def _mirror(self, offsets: dict[int, int]) -> None:
         """Mirror the stored offsets to Kafka for lag tools; PostgreSQL stays the truth."""
         try:
@@ -454,9 +466,12 @@ class Aggregator:
             log.info("flushing again")
         m = self._metrics
         m.flush_latency.observe(outcome.seconds)
-        m.batch_size.observe(outcome.counted + outcome.duplicates + len(outcome.dead))
-        m.rows_written.inc(outcome.rows_written)
-        m.duplicates.inc(outcome.duplicates)
+        m.batch_size.observe(
+            sum(r.counted + r.duplicates for r in outcome.results) + len(outcome.dead)
+        )
+        for r in outcome.results:
+            m.rows_written.inc(r.rows_written)
+            m.duplicates.inc(r.duplicates)
         m.last_flush.set(time.time())
 
     def _reseek_all(self) -> None:

@@ -10,16 +10,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from schemas.catalog import Catalogs
+from schemas.record import PingRecord
 from services.aggregator.batch import Batch, DeadLetter
 from services.aggregator.deadletters import DeadLetterError, DeadLetterSink
-from services.aggregator.flush import FlushResult, write_flush
-from services.aggregator.store import FencedError, OffsetClaim, RollupStore, StoreError
+from services.aggregator.flush import FlushResult
+from services.aggregator.store import FencedError, OffsetClaim, StoreError
 
 log = logging.getLogger(__name__)
 
 UNSTORABLE: Final = "unstorable"
 """The DLQ reason of a record whose values the database refuses."""
+
+FlushFn = Callable[[list[OffsetClaim], list[PingRecord]], Awaitable[FlushResult]]
+"""One flush transaction (flush.write_flush with the consumer's store, catalogs, group, topic)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +30,10 @@ class Written:
     """The batch is written and its offsets stored (`stored`: next offset per partition)."""
 
     stored: dict[int, int]
-    counted: int
-    duplicates: int
-    rows_written: int
+    results: list[FlushResult]
+    """One per transaction (more than one when a refused record was isolated)."""
     dead: list[DeadLetter]
     """Every letter sent for this batch, whatever the reason."""
-    transactions: int
     seconds: float
     """From the first dead letter to the last commit (not the offsets' mirror to Kafka)."""
 
@@ -62,18 +63,12 @@ Outcome = Written | Fenced | Failed
 class _Progress:
     stored: dict[int, int | None]
     dead: list[DeadLetter] = field(default_factory=list)
-    counted: int = 0
-    duplicates: int = 0
-    rows_written: int = 0
-    transactions: int = 0
+    results: list[FlushResult] = field(default_factory=list)
 
     def add(self, claims: list[OffsetClaim], result: FlushResult) -> None:
         for claim in claims:
             self.stored[claim.partition] = claim.next_offset
-        self.counted += result.counted
-        self.duplicates += result.duplicates
-        self.rows_written += result.rows_written
-        self.transactions += 1
+        self.results.append(result)
 
     def moved(self) -> dict[int, int]:
         return {p: o for p, o in self.stored.items() if o is not None}
@@ -84,18 +79,14 @@ class BatchWriter:
 
     def __init__(
         self,
-        store: RollupStore,
-        catalogs: Catalogs,
+        flush: FlushFn,
         dead_letters: DeadLetterSink,
         *,
-        group: str,
         topic: str,
         mirror: Callable[[dict[int, int]], Awaitable[None]] | None = None,
     ) -> None:
-        self._store = store
-        self._catalogs = catalogs
+        self._flush = flush
         self._dead_letters = dead_letters
-        self._group = group
         self._topic = topic
         self._mirror = mirror
 
@@ -119,15 +110,7 @@ class BatchWriter:
         seconds = time.perf_counter() - started
         if self._mirror is not None:
             await self._mirror(progress.moved())
-        return Written(
-            progress.moved(),
-            progress.counted,
-            progress.duplicates,
-            progress.rows_written,
-            progress.dead,
-            progress.transactions,
-            seconds,
-        )
+        return Written(progress.moved(), progress.results, progress.dead, seconds)
 
     async def _write(self, batch: Batch, progress: _Progress) -> None:
         if batch.empty:
@@ -135,14 +118,7 @@ class BatchWriter:
         claims = batch.claims(progress.stored)
         records = batch.all_records()
         try:
-            result = await write_flush(
-                self._store,
-                self._catalogs,
-                group=self._group,
-                topic=self._topic,
-                claims=claims,
-                records=records,
-            )
+            result = await self._flush(claims, records)
         except StoreError as exc:
             if not exc.record_error or not records:
                 raise
