@@ -202,51 +202,103 @@ FLOWFUSE: Final = CompatMapping(
     ),
 )
 
+NOVU_SOURCE: Final = (
+    "novuhq/novu apps/worker/src/app/telemetry (machine.utils.ts, machineInfoService and "
+    "userInfoService use cases, sendDataToNovuTrace.utils.ts)"
+)
+NOVU_EVENTS: Final = {
+    "Initial Setup - [OS Telemetry]": "setup",
+    "Regular Beacon - [OS Telemetry]": "beacon",
+    "User Info - [OS Telemetry]": "usage",
+}
+"""Novu's event names (the wrapper's `event`) → catalog events. Any other name is counted as
+event `other` with its properties dropped: Census cannot know their shape."""
+
+NOVU_IDENTITY: Final = (
+    "always replaced by a keyed hash (HMAC-SHA256 with CENSUS_INGEST_ID_SECRET) shaped as a "
+    "UUID, never published: it is the UUIDv4 of ~/.novu-machine-id, or `<hostname>-<ipAddress>` "
+    "when that file cannot be written; one install still counts as one"
+)
+_NOVU_MACHINE: Final = (
+    ("platform", "os", "os.platform(); win32 becomes windows; the ping's platform is `unknown`"),
+    ("release", "attrs.os_release", "os.release()"),
+    ("freeMemory", "counts.free_memory_mb", "os.freemem(): bytes → MB (rounded down)"),
+    ("totalMemory", "counts.total_memory_mb", "os.totalmem(): bytes → MB (rounded down)"),
+)
+_NOVU_USAGE_COUNTS: Final = (
+    ("eventCount", "counts.event_count"),
+    ("orgCount", "counts.org_count"),
+    ("subscriberCount", "counts.subscriber_count"),
+    ("topicCount", "counts.topic_count"),
+    ("totalSteps", "counts.total_steps"),
+    ("userCount", "counts.user_count"),
+    ("workflowCount", "counts.workflow_count"),
+)
+_NULL_COUNT: Final = "null (its query failed) is ignored"
+_TIMESTAMP: Final = (
+    "ISO 8601 with milliseconds and Z as Novu sends it, epoch milliseconds, or a zone-less time "
+    "(the documented example), taken as UTC"
+)
+
+
+def _novu_fields(prefix: str, *, machine: bool, usage: bool) -> tuple[FieldMapping, ...]:
+    fields: list[FieldMapping] = [
+        _x(prefix + "distinct_id", "install_id", note=NOVU_IDENTITY),
+        _x(prefix + "instanceId", "install_id", note="the same value as distinct_id"),
+    ]
+    if machine:
+        fields += [_x(prefix + up, target, note=note) for up, target, note in _NOVU_MACHINE]
+        fields += [
+            _d(prefix + "hostname", "names the machine"),
+            _d(prefix + "ipAddress", "a network address"),
+        ]
+    if usage:
+        fields += [_k(prefix + up, target, note=_NULL_COUNT) for up, target in _NOVU_USAGE_COUNTS]
+        fields += [
+            _x(
+                prefix + "integrationCount",
+                "counts.integration_count",
+                "counts.integration_providers",
+                note="[{count, providerId}]: the counts are summed, the distinct providers "
+                "counted; the list itself is not kept; " + _NULL_COUNT,
+            ),
+            _d(prefix + "integrationCount.providerId", "open, growing set of provider names"),
+            _x(prefix + "integrationCount.count", "counts.integration_count", note="summed"),
+        ]
+    fields.append(_x(prefix + "timestamp", "sent_at", note=_TIMESTAMP))
+    return tuple(fields)
+
+
+NOVU_TELEMETRY: Final = CompatMapping(
+    product="novu",
+    route="/compat/novu/telemetry",
+    title="Novu, as it sends: set OS_TELEMETRY_URL to this route",
+    source=NOVU_SOURCE,
+    fields=(
+        _x(
+            "event",
+            "event",
+            note="; ".join(f"`{name}` → {event}" for name, event in NOVU_EVENTS.items())
+            + "; any other name → other, its properties dropped",
+        ),
+        *_novu_fields("properties.", machine=True, usage=True),
+    ),
+)
+
 NOVU_BEACON: Final = CompatMapping(
     product="novu",
     route="/compat/novu/beacon",
-    title="Novu (beacon)",
+    title="Novu beacon, unwrapped (the documented form)",
     source="novuhq/docs content/docs/community/self-hosting-novu/telemetry.mdx",
-    fields=(
-        _x("instanceId", "install_id", note=KEYED_ALWAYS),
-        _x("platform", "os", note="os.platform(), e.g. linux; the ping's platform is `unknown`"),
-        _k("release", "attrs.os_release"),
-        _x("freeMemory", "counts.free_memory_mb", note="bytes → MB (rounded down)"),
-        _x("totalMemory", "counts.total_memory_mb", note="bytes → MB (rounded down)"),
-        _x("timestamp", "sent_at", note="epoch milliseconds or RFC 3339"),
-        _d("hostname", "names the machine"),
-        _d("ipAddress", "a network address"),
-    ),
+    fields=_novu_fields("", machine=True, usage=False),
 )
 
 NOVU_USAGE: Final = CompatMapping(
     product="novu",
     route="/compat/novu/usage",
-    title="Novu (usage)",
+    title="Novu usage report, unwrapped (the documented form)",
     source="novuhq/docs content/docs/community/self-hosting-novu/telemetry.mdx",
-    fields=(
-        _x(
-            "instanceId",
-            "install_id",
-            note=KEYED_ALWAYS + "; required (a report without it cannot be attributed)",
-        ),
-        _k("eventCount", "counts.event_count"),
-        _x(
-            "integrationCount",
-            "counts.integration_count",
-            "counts.integration_providers",
-            note="the list is not kept: its counts are summed, its distinct providers counted",
-        ),
-        _d("integrationCount.providerId", "open, growing set of provider names"),
-        _x("integrationCount.count", "counts.integration_count", note="summed over providers"),
-        _k("orgCount", "counts.org_count"),
-        _k("subscriberCount", "counts.subscriber_count"),
-        _k("topicCount", "counts.topic_count"),
-        _k("totalSteps", "counts.total_steps"),
-        _k("userCount", "counts.user_count"),
-        _k("workflowCount", "counts.workflow_count"),
-        _x("timestamp", "sent_at", note="epoch milliseconds or RFC 3339"),
-    ),
+    fields=_novu_fields("", machine=False, usage=True),
 )
 
 MAESTROHUB: Final = CompatMapping(
@@ -303,7 +355,15 @@ MAESTROHUB: Final = CompatMapping(
     ),
 )
 
-MAPPINGS: Final = (PULSE, PROXMOX_SCRIPTS, FLOWFUSE, NOVU_BEACON, NOVU_USAGE, MAESTROHUB)
+MAPPINGS: Final = (
+    PULSE,
+    PROXMOX_SCRIPTS,
+    FLOWFUSE,
+    NOVU_TELEMETRY,
+    NOVU_BEACON,
+    NOVU_USAGE,
+    MAESTROHUB,
+)
 
 ENVELOPE_DEFAULT: Final = "unknown"
 """What a compat ping carries in version/platform/os/arch when the product does not say."""

@@ -4,7 +4,17 @@ marker values in every identifying field so a test can search the published byte
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any, Final
+
+FIXTURES: Final = Path(__file__).resolve().parents[1] / "fixtures"
+"""tests/fixtures/<product>/*.json: bodies written from each product's client code."""
+
+
+def fixture(product: str, name: str) -> bytes:
+    """The bytes of tests/fixtures/<product>/<name>, exactly as committed."""
+    return (FIXTURES / product / name).read_bytes()
+
 
 # Identifying values: none of these may appear in a published record.
 HOSTNAME: Final = "pve-marker-host.example.org"

@@ -347,7 +347,7 @@ async def test_malformed_proxmox_reports_get_a_4xx_naming_the_field(
         ),
         (BEACON, bodies.novu_beacon_body(freeMemory=-5), 422, "invalid_ping", "$.freeMemory"),
         (BEACON, bodies.novu_beacon_body(timestamp=10**18), 422, "invalid_ping", "$.timestamp"),
-        (USAGE, bodies.novu_usage_body(instanceId=None), 422, "invalid_ping", "$.instanceId"),
+        (USAGE, bodies.novu_usage_body(instanceId=None), 422, "invalid_ping", "$.distinct_id"),
         (MAESTRO, bodies.maestrohub_body(event="crash"), 422, "unknown_event", "$.event"),
         (
             MAESTRO,
