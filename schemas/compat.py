@@ -85,20 +85,85 @@ KEYED_ALWAYS: Final = (
     "because upstream does not document it as random; one install still counts as one"
 )
 
+PULSE_RENAMED: Final = {
+    "pulse_intelligence_patrol_control_paid_completed_operations_loop_30d": (
+        "attrs.pulse_intelligence_patrol_control_paid_completed_ops_loop_30d"
+    ),
+    "pulse_intelligence_patrol_control_paid_resolved_operations_loop_30d": (
+        "attrs.pulse_intelligence_patrol_control_paid_resolved_ops_loop_30d"
+    ),
+    "pulse_intelligence_pro_activation_paid_completed_operations_loop_30d": (
+        "attrs.pulse_intelligence_pro_activation_paid_completed_ops_loop_30d"
+    ),
+    "pulse_intelligence_pro_activation_paid_resolved_operations_loop_30d": (
+        "attrs.pulse_intelligence_pro_activation_paid_resolved_ops_loop_30d"
+    ),
+    "pulse_intelligence_external_agent_approved_action_success_loop_30d": (
+        "attrs.pulse_intelligence_ext_agent_approved_action_success_loop_30d"
+    ),
+    "pulse_intelligence_assistant_operations_loop_starter_requests_30d": (
+        "counts.pulse_intelligence_assistant_ops_loop_starter_requests_30d"
+    ),
+    "pulse_intelligence_patrol_control_operations_loop_starter_requests_30d": (
+        "counts.pulse_intelligence_patrol_control_ops_loop_starter_requests_30d"
+    ),
+    "pulse_intelligence_pro_activation_operations_loop_starter_requests_30d": (
+        "counts.pulse_intelligence_pro_activation_ops_loop_starter_requests_30d"
+    ),
+}
+"""Pulse keys longer than a Census key may be (64 characters) → the Census field they fill."""
+
+PULSE_PAID_TIERS: Final = (
+    "relay",
+    "pro",
+    "pro_plus",
+    "pro_annual",
+    "lifetime",
+    "cloud",
+    "msp",
+    "enterprise",
+)
+"""pkg/licensing Tier values other than `free` (Pulse's own rule: paid = tier != free)."""
+PULSE_FREE_TIER: Final = "free"
+
 PULSE: Final = CompatMapping(
     product="pulse",
     route="/compat/pulse/v1/telemetry/ping",
     title="Pulse",
-    source="rcourtman/Pulse internal/telemetry/telemetry.go (Ping) and docs/PRIVACY.md",
+    source="rcourtman/Pulse internal/telemetry/telemetry.go (Ping), schema_version 10 and the "
+    "first public schema of the v6 release",
     passthrough="every other key declared in pulse.toml (attrs and counts, same snake_case name)",
     fields=(
         _x("install_id", "install_id", note=KEYED_IF_NOT_UUID),
         _k("event", "event", note="startup or heartbeat"),
-        _k("version", "version"),
-        _k("platform", "platform"),
-        _k("os", "os"),
-        _k("arch", "arch"),
-        _k("sent_at", "sent_at", note="newer clients; RFC 3339"),
+        _k(
+            "version",
+            "version",
+            note="release builds of the first schema send v6.0.0, newer ones 6.0.0: one "
+            "leading v is stripped, so both are one version",
+        ),
+        _k("platform", "platform", note="docker or binary"),
+        _k("os", "os", note="runtime.GOOS"),
+        _k("arch", "arch", note="runtime.GOARCH"),
+        _k("sent_at", "sent_at", note="schema 2+; RFC 3339"),
+        *(
+            _k(upstream, target, note="renamed: a Census key is at most 64 characters")
+            for upstream, target in PULSE_RENAMED.items()
+        ),
+        _x(
+            "license_tier",
+            "attrs.paid_license",
+            note="first schema only: paid_license is false for free, true for "
+            + ", ".join(PULSE_PAID_TIERS)
+            + " (Pulse's rule: any tier but free); any other value sets nothing; the tier "
+            "itself is never stored; ignored when paid_license is sent",
+        ),
+        _x(
+            "api_tokens",
+            "attrs.has_api_tokens",
+            note="first schema only: has_api_tokens is true when the count is above 0; the "
+            "count itself is never stored; ignored when has_api_tokens is sent",
+        ),
     ),
 )
 

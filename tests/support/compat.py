@@ -178,6 +178,14 @@ def novu_usage_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def novu_wrapped_body(**overrides: Any) -> dict[str, Any]:
+    """A Regular Beacon as Novu's worker posts it to OS_TELEMETRY_URL (sendDataToNovuTrace)."""
+    properties = {"distinct_id": NOVU_INSTANCE, **novu_beacon_body(timestamp=None)}
+    properties["timestamp"] = "2026-11-20T10:00:00.123Z"
+    properties.update(overrides)
+    return {"event": "Regular Beacon - [OS Telemetry]", "properties": properties}
+
+
 def maestrohub_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "instance_id": MAESTRO_INSTANCE,
@@ -215,6 +223,7 @@ ROUTE_BODIES: Final = {
     "/compat/pulse/v1/telemetry/ping": pulse_body,
     "/compat/proxmox-scripts/telemetry": proxmox_body,
     "/compat/flowfuse/ping": flowfuse_body,
+    "/compat/novu/telemetry": novu_wrapped_body,
     "/compat/novu/beacon": novu_beacon_body,
     "/compat/novu/usage": novu_usage_body,
     "/compat/maestrohub/report": maestrohub_body,

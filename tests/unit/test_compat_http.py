@@ -61,7 +61,7 @@ async def test_pulse_ping_becomes_the_canonical_record() -> None:
     assert status == 202
     assert reply == {
         "accepted": 1,
-        "dropped_fields": ["version_raw", "pulse_intelligence_patrol_tokens_30d"],
+        "dropped_fields": ["pulse_intelligence_patrol_tokens_30d"],
     }
     (record,) = publisher.records
     assert record == PingRecord(
@@ -76,6 +76,7 @@ async def test_pulse_ping_becomes_the_canonical_record() -> None:
         arch="amd64",
         sent_at=dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC),
         attrs={
+            "version_raw": "v5.1.14",
             "deployment_method": "docker_compose",
             "version_channel": "stable",
             "ai_enabled": False,
@@ -97,7 +98,7 @@ async def test_pulse_ping_becomes_the_canonical_record() -> None:
             "active_alerts": 4,
         },
     )
-    assert b"version_raw" not in encode_record(record)
+    assert b"pulse_intelligence_patrol_tokens_30d" not in encode_record(record)
 
 
 async def test_proxmox_failed_run_becomes_an_install_event_with_derived_category() -> None:
@@ -479,7 +480,8 @@ async def test_openapi_lists_the_compat_routes_with_their_own_bodies() -> None:
         post_ = spec["paths"][route]["post"]
         assert {"202", "400", "413", "415", "422", "429", "503"} <= set(post_["responses"])
     schemas = spec["components"]["schemas"]
-    assert {"PulsePing", "ProxmoxReport", "FlowFusePing", "NovuBeacon", "NovuUsage"} <= set(schemas)
+    assert {"PulseBody", "ProxmoxReport", "FlowFusePing", "NovuBeacon", "NovuUsage"} <= set(schemas)
+    assert "NovuEvent" in schemas and "NovuProperties" in schemas
     assert "MaestroHubReport" in schemas and "hostname" in schemas["MaestroHubReport"]["properties"]
 
 

@@ -1,4 +1,5 @@
-"""Pulse: the flat `Ping` JSON of rcourtman/Pulse internal/telemetry/telemetry.go."""
+"""Pulse: the flat `Ping` JSON of rcourtman/Pulse internal/telemetry/telemetry.go, from its first
+public schema (the v6 release) to schema_version 10."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any, Final
 
 import msgspec
 
-from schemas.compat import PULSE
+from schemas.compat import PULSE, PULSE_FREE_TIER, PULSE_PAID_TIERS, PULSE_RENAMED
 from schemas.ping import Arch, AttrText, Count, ShortText, UtcTime, Version
 from services.ingest.compat.common import (
     CompatContext,
@@ -23,7 +24,8 @@ PRODUCT: Final = "pulse"
 
 
 class PulsePing(msgspec.Struct, frozen=True, kw_only=True):
-    """The envelope of a Pulse ping; every other key is routed through pulse.toml."""
+    """The envelope of a Pulse ping, and the two keys of the first public schema that later ones
+    replaced by booleans; every other key is routed through pulse.toml."""
 
     install_id: str
     event: str
@@ -32,9 +34,35 @@ class PulsePing(msgspec.Struct, frozen=True, kw_only=True):
     os: ShortText
     arch: Arch
     sent_at: UtcTime | None = None
+    license_tier: str | None = None
+    api_tokens: Count | None = None
 
 
-_ENVELOPE: Final = frozenset(f.encode_name for f in msgspec.structs.fields(PulsePing))
+PulseBody: Final = msgspec.defstruct(
+    "PulseBody",
+    [
+        (key, (bool if target.startswith("attrs.") else Count) | None, None)
+        for key, target in PULSE_RENAMED.items()
+    ],
+    bases=(PulsePing,),
+    frozen=True,
+    kw_only=True,
+)
+"""The documented body: the envelope plus the keys Census renames (the rest pass through)."""
+
+_READ: Final = frozenset(f.encode_name for f in msgspec.structs.fields(PulsePing))
+
+
+def _first_schema(old: PulsePing, attrs: dict[str, Any]) -> None:
+    """paid_license and has_api_tokens from license_tier and api_tokens, unless sent as such."""
+    if "paid_license" not in attrs and old.license_tier is not None:
+        tier = old.license_tier.strip()
+        if tier == PULSE_FREE_TIER:
+            attrs["paid_license"] = False
+        elif tier in PULSE_PAID_TIERS:
+            attrs["paid_license"] = True
+    if "has_api_tokens" not in attrs and old.api_tokens is not None:
+        attrs["has_api_tokens"] = old.api_tokens > 0
 
 
 def adapt(body: bytes, ctx: CompatContext) -> Checked:
@@ -46,17 +74,20 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
     counts: dict[str, Any] = {}
     dropped: list[str] = []
     for key, value in raw.items():
-        if key in _ENVELOPE:
+        if key in _READ:
             continue
-        if key in catalog.attrs:
+        renamed = PULSE_RENAMED.get(key)
+        name = renamed.partition(".")[2] if renamed else key
+        if name in catalog.attrs:
             if value is not None:
-                kind: Any = bool if catalog.attrs[key].type == "bool" else AttrText
-                attrs[key] = convert_value(value, kind, f"$.{key}")
-        elif key in catalog.counts:
+                kind: Any = bool if catalog.attrs[name].type == "bool" else AttrText
+                attrs[name] = convert_value(value, kind, f"$.{key}")
+        elif name in catalog.counts:
             if value is not None:
-                counts[key] = convert_value(value, Count, f"$.{key}")
+                counts[name] = convert_value(value, Count, f"$.{key}")
         else:
             dropped.append(key)
+    _first_schema(envelope, attrs)
     fields = {
         "product": PRODUCT,
         "install_id": install_uuid(ctx, PRODUCT, envelope.install_id, keep_uuid=True),

@@ -38,7 +38,7 @@ class CompatRoute:
 
 
 ROUTES: Final = (
-    CompatRoute(PULSE, pulse.PulsePing, pulse.adapt),
+    CompatRoute(PULSE, pulse.PulseBody, pulse.adapt),
     CompatRoute(PROXMOX_SCRIPTS, proxmox.ProxmoxReport, proxmox.adapt),
     CompatRoute(FLOWFUSE, flowfuse.FlowFusePing, flowfuse.adapt),
     CompatRoute(NOVU_TELEMETRY, novu.NovuEvent, novu.adapt_wrapped),
