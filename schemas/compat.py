@@ -232,9 +232,13 @@ FLOWFUSE: Final = CompatMapping(
     source="FlowFuse/flowfuse forge/housekeeper/tasks/telemetryMetrics.js and telemetryMetrics/*.js",
     fields=(
         _x("instanceId", "install_id", note=KEYED_IF_NOT_UUID),
-        _k("os.type", "os"),
+        _x(
+            "os.type",
+            "os",
+            note="os.type(): Linux, Darwin, Windows_NT become linux, darwin, windows",
+        ),
         _k("os.release", "attrs.os_release"),
-        _k("os.arch", "arch"),
+        _x("os.arch", "arch", note="os.arch(): x64 becomes amd64, ia32 386, arm64 and arm stay"),
         _k("env.nodejs", "attrs.nodejs_version"),
         _k("env.flowforge", "version"),
         _k("platform.counts.users", "counts.users"),
@@ -262,7 +266,10 @@ FLOWFUSE: Final = CompatMapping(
         _k("platform.config.broker.enabled", "attrs.broker_enabled"),
         _k("platform.config.fileStore.enabled", "attrs.file_store_enabled"),
         _k("platform.config.email.enabled", "attrs.email_enabled"),
-        _d("platform.license.id", "identifies the customer"),
+        _d(
+            "platform.license.id",
+            "identifies the customer (community installs send an empty string: nothing to drop)",
+        ),
         _k("platform.license.type", "attrs.license_type", note="CE, EE or DEV"),
     ),
 )

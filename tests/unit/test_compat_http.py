@@ -143,8 +143,8 @@ async def test_flowfuse_ping_keeps_the_license_type_and_drops_its_id() -> None:
         "ping",
         "2.6.1",
         "docker",
-        "Linux",
-        "x64",
+        "linux",  # os.type() "Linux" under its Go name
+        "amd64",  # os.arch() "x64"
     )
     assert record.attrs == {
         "nodejs_version": "v20.11.1",
