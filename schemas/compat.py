@@ -171,7 +171,8 @@ PROXMOX_SCRIPTS: Final = CompatMapping(
     product="proxmox-scripts",
     route="/compat/proxmox-scripts/telemetry",
     title="Proxmox VE Helper-Scripts",
-    source="community-scripts/ProxmoxVED misc/api.func (_tm_payload, post_tool_to_api, post_addon_to_api)",
+    source="community-scripts/ProxmoxVE misc/api.func (_tm_payload, post_tool_to_api, "
+    "post_addon_to_api)",
     fields=(
         _x("random_id", "install_id", note=KEYED_IF_NOT_UUID + " (tools send `tool-<epoch>`)"),
         _x(
@@ -200,7 +201,8 @@ PROXMOX_SCRIPTS: Final = CompatMapping(
             "attrs.pve_version",
             "version",
             "platform",
-            note="also the ping's version; platform is `incus` for incus-<v>, else `proxmox-ve`",
+            note="also the ping's version (incus-<v> gives version <v>); when `platform` is not "
+            "sent it is `incus` for incus-<v>, else `pve`",
         ),
         _k("method", "attrs.method"),
         _k("exit_code", "counts.exit_code", note="0 to 255"),
@@ -218,10 +220,20 @@ PROXMOX_SCRIPTS: Final = CompatMapping(
         _x("gpu_model", "attrs.gpu_model", note="cut to 64 characters"),
         _k("gpu_passthrough", "attrs.gpu_passthrough"),
         _x("ram_speed", "counts.ram_speed", note="sent as a string; digits parsed, empty omitted"),
-        _x("arch", "arch", note="`unknown` when empty (arm64 when has_arm)"),
+        _x(
+            "arch",
+            "arch",
+            note="dpkg's amd64/arm64; the uname -m fallback's x86_64/aarch64 become amd64/arm64; "
+            "`unknown` when empty (arm64 when has_arm)",
+        ),
+        _k("platform", "platform", note="TM_PLATFORM: pve or incus (empty in addon reports)"),
         _k("has_arm", "attrs.has_arm"),
-        _k("repo_source", "attrs.repo_source"),
-        _d("repo_slug", "owner/repo of a fork: a GitHub user name"),
+        _k("repo_source", "attrs.repo_source", note="ProxmoxVE, ProxmoxVED or external"),
+        _d(
+            "repo_slug",
+            "owner/repo of a fork names a GitHub user; for the official repos it only repeats "
+            "repo_source",
+        ),
     ),
 )
 

@@ -110,7 +110,7 @@ async def test_proxmox_failed_run_becomes_an_install_event_with_derived_category
     assert (record.event, record.version, record.platform, record.os, record.arch) == (
         "install",
         "8.3.2",
-        "proxmox-ve",
+        "pve",  # no `platform` in this report: pve_version says it
         "debian",
         "amd64",
     )
