@@ -14,6 +14,10 @@ COMMANDS: Final = {
     "retention": ("services.retention.main", "partition maintenance and the 90-day purge"),
     "migrate": ("services.migrate.main", "apply the SQL migrations in schemas/sql"),
     "fleet": ("services.fleet.main", "a simulated fleet sending pings to an ingest URL"),
+    "explain": (
+        "services.ingest.explain",
+        "what ingest would keep, derive and drop of one payload (PRODUCT FILE|-)",
+    ),
 }
 
 
