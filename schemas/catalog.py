@@ -12,7 +12,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 import msgspec.structs
 
-from schemas.ping import KEY_PATTERN, MAX_COUNT, SLUG_PATTERN
+from schemas.ping import KEY_PATTERN, MAX_COUNT, SLUG_PATTERN, UNKNOWN
 
 PRODUCTS_DIR: Final = Path(__file__).with_name("products")
 
@@ -22,14 +22,24 @@ OTHER: Final = "other"
 """Reserved value an unknown value is counted under: in every enum, in `platforms`, `oses` and
 `arches`, and as the event of a known product's unknown event. The loader adds it to each list."""
 
-UNKNOWN: Final = "unknown"
-"""Reserved value of `platform`, `os` or `arch` when the client did not send one."""
 
 DEFAULT_VERSION_PATTERN: Final = (
-    r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}(-[0-9A-Za-z]{1,12}(\.[0-9A-Za-z]{1,12}){0,2})?$"
+    r"^[0-9]{1,6}(\.[0-9]{1,6}){0,2}(-[0-9A-Za-z]{1,12}(\.[0-9A-Za-z]{1,12}){0,2})?$"
 )
-"""Digits and dots, an optional short pre-release tag, no build metadata. The validator strips
-one leading `v` before matching, so `v6.0.0` and `6.0.0` are one version."""
+"""Up to three dot-separated numbers, an optional short pre-release tag, no build metadata. The
+validator strips one leading `v` before matching, so `v6.0.0` and `6.0.0` are one version. Not
+four numbers: that is an IPv4 address, which must never be stored (`ADDRESS_PROBES`)."""
+
+ADDRESS_PROBES: Final = (
+    "10.0.0.7",
+    "192.168.100.200",
+    "fe80::1",
+    "db01.example.com",
+    "census-marker.example.org",
+    "admin@example.com",
+)
+"""Values every version pattern and string-attr pattern must refuse (addresses, host names, mail
+addresses): the loader checks it, so no catalog can let one be stored."""
 
 DEFAULT_OSES: Final = ("linux", "windows", "darwin", "freebsd")
 """Go's GOOS names, as Pulse sends them; adapters map other spellings onto these (Node's
@@ -125,6 +135,18 @@ def matches(pattern: str, value: str) -> bool:
     return compiled(pattern).fullmatch(value) is not None
 
 
+def _accepts(pattern: str, value: str) -> bool:
+    try:
+        return matches(pattern, value)
+    except re.error:
+        return False  # reported by _pattern_problems
+
+
+def _leak_problems(where: str, pattern: str) -> list[str]:
+    leaking = [probe for probe in ADDRESS_PROBES if _accepts(pattern, probe)]
+    return [f"{where}: accepts {leaking!r}, an address or host name"] if leaking else []
+
+
 def _pattern_problems(where: str, pattern: str) -> list[str]:
     if not pattern.startswith("^") or not pattern.endswith("$"):
         return [f"{where}: a pattern is anchored, ^...$"]
@@ -194,6 +216,10 @@ def _check_consistency(catalog: Catalog) -> list[str]:
     if OTHER in catalog.events:
         problems.append(f"$.events.{OTHER}: reserved for the unknown events of a known product")
     problems += _pattern_problems("$.version_pattern", catalog.version_pattern)
+    problems += _leak_problems("$.version_pattern", catalog.version_pattern)
+    for name, attr in catalog.attrs.items():
+        if attr.pattern:
+            problems += _leak_problems(f"$.attrs.{name}.pattern", attr.pattern)
     for field, values, shape, most in (
         ("platforms", catalog.platforms, ENVELOPE_VALUE_PATTERN, 32),
         ("oses", catalog.oses, ENVELOPE_VALUE_PATTERN, 32),

@@ -11,8 +11,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
-from schemas.catalog import OTHER, UNKNOWN, Catalog, Catalogs, load_catalogs
+from schemas.catalog import OTHER, Catalog, Catalogs, load_catalogs
 from schemas.compat import MAPPINGS, CompatMapping, Fate
+from schemas.ping import UNKNOWN
 
 OUTPUT: Final = Path(__file__).resolve().parents[1] / "docs" / "fields.md"
 

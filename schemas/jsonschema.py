@@ -13,6 +13,8 @@ from schemas.catalog import AttrSpec, Catalog, Catalogs
 from schemas.ping import Ping
 
 PING_SCHEMA_PATH: Final = Path(__file__).with_name("ping.schema.json")
+REGENERATE: Final = "run python -m schemas.jsonschema"
+"""The one command that rewrites PING_SCHEMA_PATH after a change to schemas/ping.py."""
 
 
 def ping_json_schema() -> dict[str, Any]:
@@ -20,23 +22,8 @@ def ping_json_schema() -> dict[str, Any]:
 
 
 def render() -> str:
+    """The committed text of schemas/ping.schema.json."""
     return json.dumps(ping_json_schema(), indent=2, sort_keys=True) + "\n"
-
-
-def main() -> int:
-    """`python -m schemas.jsonschema [--check]`: write schemas/ping.schema.json, or check it."""
-    text = render()
-    if "--check" in sys.argv[1:]:
-        if not PING_SCHEMA_PATH.exists() or PING_SCHEMA_PATH.read_text() != text:
-            print(f"{PING_SCHEMA_PATH} is stale: run python -m schemas.jsonschema", file=sys.stderr)
-            return 1
-        return 0
-    PING_SCHEMA_PATH.write_text(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 def _attr_schema(spec: AttrSpec) -> dict[str, Any]:
@@ -81,3 +68,19 @@ def catalog_ping_schemas(catalogs: Catalogs) -> dict[str, dict[str, Any]]:
         f"Ping_{product.replace('-', '_')}": product_ping_schema(catalog, definition)
         for product, catalog in sorted(catalogs.by_product.items())
     }
+
+
+def main(argv: list[str]) -> int:
+    """`python -m schemas.jsonschema [--check]`: write schemas/ping.schema.json, or check it."""
+    text = render()
+    if argv == ["--check"]:
+        if not PING_SCHEMA_PATH.exists() or PING_SCHEMA_PATH.read_text() != text:
+            print(f"{PING_SCHEMA_PATH} is stale: {REGENERATE}", file=sys.stderr)
+            return 1
+        return 0
+    PING_SCHEMA_PATH.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

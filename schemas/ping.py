@@ -11,6 +11,8 @@ import msgspec
 SLUG_PATTERN: Final = "^[a-z0-9][a-z0-9-]{0,39}$"
 KEY_PATTERN: Final = "^[a-z0-9_][a-z0-9_.-]{0,63}$"
 MAX_COUNT: Final = 10**12
+UNKNOWN: Final = "unknown"
+"""What version, platform, os and arch say when the client did not (DESIGN §3)."""
 
 Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, description="lower-case slug")]
 FieldKey = Annotated[str, msgspec.Meta(pattern=KEY_PATTERN, description="declared attr/count key")]
@@ -24,15 +26,19 @@ UtcTime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 
 class Ping(msgspec.Struct, frozen=True, kw_only=True):
-    """One telemetry ping as a client sends it. Unknown top-level fields are ignored, never kept."""
+    """One countable telemetry ping. Unknown top-level fields are ignored, never kept.
+
+    Decoding a body straight into this Struct is the quick path for a ping that is right as it
+    is; anything it refuses is read again, field by field, by `schemas.reader` (the tolerant
+    reader, which owns the rules and the words of every error)."""
 
     product: Slug
     install_id: uuid.UUID
     event: Slug
-    version: Version
-    platform: ShortText
-    os: ShortText
-    arch: Arch
+    version: Version = UNKNOWN
+    platform: ShortText = UNKNOWN
+    os: ShortText = UNKNOWN
+    arch: Arch = UNKNOWN
     sent_at: UtcTime | None = None
     ping_id: uuid.UUID | None = None
     attrs: dict[FieldKey, AttrValue] = {}
@@ -44,11 +50,9 @@ PING_LIST_DECODER: Final = msgspec.json.Decoder(list[Ping])
 
 
 def decode_ping(body: bytes) -> Ping:
-    """Decode one JSON ping; raises msgspec.DecodeError or msgspec.ValidationError."""
+    """Decode one JSON ping strictly; raises msgspec.DecodeError or msgspec.ValidationError."""
     try:
         return PING_DECODER.decode(body)
     except UnicodeDecodeError as exc:
         # msgspec lets invalid UTF-8 inside a string escape as UnicodeDecodeError.
-        raise msgspec.DecodeError(
-            f"invalid UTF-8 at byte {exc.start} of a string: {exc.reason}"
-        ) from None
+        raise msgspec.DecodeError(f"invalid UTF-8 at byte {exc.start}") from None

@@ -45,14 +45,17 @@ def encode_record(record: PingRecord) -> bytes:
     return RECORD_ENCODER.encode(record)
 
 
+NOT_MSGPACK: Final = "the value is not msgpack (or a string in it is not UTF-8)"
+
+
 def decode_record(value: bytes) -> PingRecord:
-    """Decode a Kafka value; raises msgspec.DecodeError or msgspec.ValidationError."""
+    """Decode a Kafka value; raises msgspec.DecodeError (with our words) or ValidationError."""
     try:
         return RECORD_DECODER.decode(value)
-    except UnicodeDecodeError as exc:
-        # msgspec lets a string with invalid UTF-8 escape as UnicodeDecodeError; callers should
-        # only have to handle the two msgspec errors.
-        raise msgspec.DecodeError(f"invalid UTF-8 in a string: {exc.reason}") from None
+    except (UnicodeDecodeError, msgspec.DecodeError):
+        # Older msgspec lets invalid UTF-8 escape as UnicodeDecodeError, newer words it its own
+        # way: callers get one error with one text, whichever version is installed.
+        raise msgspec.DecodeError(NOT_MSGPACK) from None
 
 
 def record_key(record: PingRecord) -> bytes:

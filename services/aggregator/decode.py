@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from schemas.catalog import Catalogs
+from schemas.catalog import OTHER, Catalogs
 from schemas.record import PingRecord, decode_record
 
 
@@ -28,8 +28,10 @@ def decode(value: bytes | None, catalogs: Catalogs) -> PingRecord:
     catalog = catalogs.get(record.product)
     if catalog is None:
         raise Unusable("unknown_product", record.product)
-    if record.event not in catalog.events:
-        raise Unusable("unknown_event", f"{record.product}/{record.event}")
+    if record.event not in catalog.events and record.event != OTHER:
+        # Ingest counts an unknown event as OTHER; a name this aggregator does not know comes
+        # from an ingest with a newer catalog (a rolling upgrade): counted the same way.
+        record = msgspec.structs.replace(record, event=OTHER)
     attrs, counts = record.attrs, record.counts
     if attrs.keys() <= catalog.attrs.keys() and counts.keys() <= catalog.counts.keys():
         return record

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 
 from aiohttp import web
@@ -28,8 +28,15 @@ class OpsServer:
     """An `async with` aiohttp server on the ops port; closing is idempotent."""
 
     def __init__(
-        self, *, host: str, port: int, registry: CollectorRegistry, readiness: ReadinessCheck
+        self,
+        *,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        readiness: ReadinessCheck,
+        routes: Mapping[str, Callable[[], object]] | None = None,
     ) -> None:
+        self._routes = dict(routes or {})
         self._host = host
         self._port = port
         self._registry = registry
@@ -41,7 +48,18 @@ class OpsServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        for path, read in self._routes.items():
+            app.router.add_get(path, self._json(read))
         return app
+
+    @staticmethod
+    def _json(read: Callable[[], object]) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """A GET route of a service's own: what `read()` returns, as JSON."""
+
+        async def handler(_request: web.Request) -> web.Response:
+            return web.json_response(read())
+
+        return handler
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = generate_latest(self._registry)

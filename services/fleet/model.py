@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from schemas.catalog import AttrSpec, Catalog, Catalogs, CountSpec
+from schemas.catalog import AttrSpec, Catalog, Catalogs, CountSpec, matches
 
 PRODUCT_SHARES: Final = {
     "pulse": 0.35,
@@ -22,9 +22,7 @@ PRODUCT_SHARES: Final = {
     "novu": 0.15,
     "maestrohub": 0.10,
 }
-PLATFORMS: Final = (("docker", 0.55), ("linux", 0.30), ("kubernetes", 0.10), ("lxc", 0.05))
-OSES: Final = (("linux", 0.9), ("darwin", 0.05), ("windows", 0.05))
-ARCHES: Final = (("amd64", 0.8), ("arm64", 0.18), ("armv7", 0.02))
+RESERVED: Final = frozenset({"other", "unknown"})
 SCRIPTS: Final = (
     "homeassistant", "pihole", "jellyfin", "nextcloud", "docker", "adguard", "plex",
     "vaultwarden", "immich", "paperless-ngx", "nginxproxymanager", "uptimekuma",
@@ -37,6 +35,14 @@ ONE_OFF_EVENTS: Final = frozenset({"startup", "install", "progress", "first-user
 
 def weighted(rng: random.Random, choices: tuple[tuple[str, float], ...]) -> str:
     return rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
+
+
+def from_list(rng: random.Random, values: list[str]) -> str:
+    """A value of a catalog's closed list (never a reserved one), the first ones most likely."""
+    real = [v for v in values if v not in RESERVED]
+    if not real:
+        return "unknown"  # the product's clients do not send this field
+    return rng.choices(real, weights=[1 / (i + 1) ** 2 for i in range(len(real))])[0]
 
 
 def skewed_index(rng: random.Random, n: int, skew: float = 1.3) -> int:
@@ -74,7 +80,8 @@ def _attr_value(rng: random.Random, name: str, spec: AttrSpec) -> str | bool:
     if name == "nsapp":
         return SCRIPTS[skewed_index(rng, len(SCRIPTS), 1.0)]
     example = str(spec.example)
-    return example if rng.random() < 0.7 else f"{example[:56]}-v{rng.randint(1, 3)}"
+    variant = f"{example[:56]}-v{rng.randint(1, 3)}"
+    return variant if rng.random() >= 0.7 and matches(spec.pattern, variant) else example
 
 
 def _count_value(rng: random.Random, spec: CountSpec) -> int:
@@ -99,9 +106,9 @@ def make_install(rng: random.Random, catalog: Catalog) -> Install:
         product=catalog.product,
         install_id=uuid.UUID(int=rng.getrandbits(128), version=4),
         version=versions[skewed_index(rng, len(versions))],
-        platform=weighted(rng, PLATFORMS),
-        os=weighted(rng, OSES),
-        arch=weighted(rng, ARCHES),
+        platform=from_list(rng, catalog.platforms),
+        os=from_list(rng, catalog.oses),
+        arch=from_list(rng, catalog.arches),
         attrs=attrs,
         counts=counts,
     )

@@ -26,6 +26,7 @@ from services.ingest.openapi import openapi_bytes
 from services.ingest.publisher import KafkaPublisher, Publisher, PublishUnavailable
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.replies import ENCODER, Accepted, Error
+from services.ingest.undeclared import UndeclaredNames
 from services.ingest.validate import (
     Checked,
     Rejection,
@@ -46,6 +47,9 @@ Clock = Callable[[], float]
 JSON: Final = "application/json"
 NDJSON: Final = "application/x-ndjson"
 _UTF8: Final = frozenset({"utf-8", "utf8"})
+UNDECLARED_MIN_INSTALLS: Final = 5
+"""An undeclared field name is shown on `/undeclared` once this many installs sent it (the
+dashboard's default minimum group size: the same rule, k = 5)."""
 
 
 class _RateLimited(Exception):
@@ -78,6 +82,9 @@ class Gateway:
             catalogs=catalogs,
         )
         self._retry_after = str(settings.retry_after_s)
+        self.undeclared = UndeclaredNames(
+            settings.id_secret.encode(), min_installs=UNDECLARED_MIN_INSTALLS
+        )
 
     # --- responses -------------------------------------------------------------------------
 
@@ -174,7 +181,11 @@ class Gateway:
         self.metrics.accepted([record.product for record in records])
         if checked.dropped_fields:
             self.metrics.dropped_fields.inc(len(checked.dropped_fields))
-        return self._reply(route, 202, Accepted(len(records), checked.dropped_fields))
+            self.metrics.fields_dropped(checked.drops)
+            self.undeclared.add(checked.undeclared)
+        return self._reply(
+            route, 202, Accepted(len(records), checked.dropped_fields, checked.reasons)
+        )
 
     async def _post(
         self, request: web.Request, route: str, allowed: tuple[str, ...], parse: Parse

@@ -13,9 +13,9 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
-from schemas.ping import Ping
+from schemas.ping import UNKNOWN, Ping
 
-_REQUIRED: Final = 7  # product, install_id, event, version, platform, os, arch: keys and strings
+_REQUIRED: Final = 3  # product, install_id, event: a key and a string each
 
 
 class _Repeated(Exception):
@@ -26,7 +26,15 @@ class _Repeated(Exception):
 def _quoted(ping: Ping) -> int:
     """Keys plus string values the body certainly held for this ping (absent optionals are
     indistinguishable from defaults, so they are not counted)."""
-    optional = (ping.sent_at is not None) + (ping.ping_id is not None)  # a key and a string each
+    # A key and a string each; an optional at its default may have been absent, so not counted.
+    optional = (
+        (ping.sent_at is not None)
+        + (ping.ping_id is not None)
+        + (ping.version != UNKNOWN)
+        + (ping.platform != UNKNOWN)
+        + (ping.os != UNKNOWN)
+        + (ping.arch != UNKNOWN)
+    )
     attrs = ping.attrs
     values = [*attrs.values()]  # str or bool; no int is equal to True or False among them
     bools = values.count(True) + values.count(False)

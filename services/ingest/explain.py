@@ -108,11 +108,13 @@ def _kept_row(target: str, value: object, mapping: CompatMapping | None, raw: An
     return Row(target, source.fate.value, source.upstream, source.note, value)
 
 
-def _dropped_row(name: str, product: str, mapping: CompatMapping | None) -> Row:
+def _dropped_row(name: str, reason: str | None, mapping: CompatMapping | None) -> Row:
+    """A dropped field with why: the mapping's own note for a field dropped by design (it says
+    what the field would reveal), else the reason ingest answers beside `dropped_fields`."""
     row = mapping.row(name) if mapping is not None else None
     if row is not None and row.fate is Fate.DROPPED:
         return Row(name, Fate.DROPPED.value, name, row.note)
-    return Row(name, Fate.DROPPED.value, name, f"not declared in schemas/products/{product}.toml")
+    return Row(name, Fate.DROPPED.value, name, reason or "not kept")
 
 
 def explain(
@@ -131,7 +133,9 @@ def explain(
         return Explanation(path, product, False, (), refusal)
     raw = msgspec.json.decode(body) if mapping is not None else None  # adapt decoded it already
     rows = [_kept_row(t, v, mapping, raw) for ping in checked.pings for t, v in _published(ping)]
-    rows += [_dropped_row(name, product, mapping) for name in checked.dropped_fields]
+    rows += [
+        _dropped_row(name, checked.reasons.get(name), mapping) for name in checked.dropped_fields
+    ]
     return Explanation(path, product, True, tuple(rows))
 
 

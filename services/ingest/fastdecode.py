@@ -1,27 +1,24 @@
-"""A quicker decode of the canonical Ping for the common case; the canonical decoder stays the
-authority.
+"""A quicker decode of the canonical Ping for the common case: a ping its catalog takes exactly
+as it is. The tolerant reader (`schemas.reader`) stays the authority.
 
 msgspec checks `Meta(pattern=...)` with Python's `re`, once per attrs/counts key: for a Pulse
 ping that is most of the decode time. Keys the catalog declares match the pattern by
-construction (the catalog loader enforces it), so the mirror Struct here checks lengths natively
-and the pattern only for undeclared keys. Anything the mirror would not accept exactly as the
-canonical decoder does (a type error, an unknown product, a key that breaks the pattern) is
-decoded again by the canonical decoder, so errors and edge cases are the shared schema's own.
+construction (the catalog loader enforces it), so the mirror Struct here checks lengths only,
+and `is_clean` then asks that every name be declared and every value be kept as it is. Anything
+else (a type error, an undeclared key, a value outside its list) returns None, and the body is
+read again, field by field, by the tolerant reader: one set of rules, tested equal.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Annotated, Final, cast
 
 import msgspec
 
 from schemas.catalog import Catalogs
-from schemas.ping import KEY_PATTERN, AttrValue, Count, Ping
-from schemas.validation import is_clean
+from schemas.ping import AttrValue, Count, Ping
+from schemas.reader import is_clean
 
-_KEY: Final = re.compile(KEY_PATTERN)
 _LooseSlug = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 _LooseKey = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
@@ -36,54 +33,31 @@ class _Mirror(Ping, frozen=True, kw_only=True):
 
 
 _DECODER: Final = msgspec.json.Decoder(_Mirror)
-_LIST_DECODER: Final = msgspec.json.Decoder(list[_Mirror])
+_DECODER_LIST: Final = msgspec.json.Decoder(list[_Mirror])
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    """What the canonical decoder would have returned; `clean` when the catalog takes every
-    ping as it is (nothing to drop, nothing to refuse), so it need not be checked again."""
-
-    pings: list[Ping]
-    clean: bool
-
-
-def _canonical(loose: _Mirror, catalogs: Catalogs) -> bool:
-    """Would the canonical decoder take `loose` as it is? False: let it judge (and explain)."""
-    catalog = catalogs.get(loose.product)
-    if catalog is None or loose.event not in catalog.events:
-        return False  # the slug pattern and the catalog error are the canonical path's business
-    undeclared = [k for k in loose.attrs if k not in catalog.attrs]
-    undeclared += [k for k in loose.counts if k not in catalog.counts]
-    return all(_KEY.match(key) is not None for key in undeclared)
-
-
-def _judge(items: list[_Mirror], catalogs: Catalogs) -> Decoded | None:
-    clean = True
+def _all_clean(items: list[_Mirror], catalogs: Catalogs) -> list[Ping] | None:
     for loose in items:
-        # A clean ping's keys are all declared, so they match the pattern by construction:
-        # one pass over its keys answers both questions.
-        if is_clean(loose, catalogs):
-            continue
-        clean = False
-        if not _canonical(loose, catalogs):
-            return None
-    return Decoded(cast(list[Ping], items), clean)  # a _Mirror is a Ping; lists are invariant
+        if not is_clean(loose, catalogs):
+            return None  # the tolerant reader says what to drop, replace or refuse, and why
+    return cast(list[Ping], items)  # a _Mirror is a Ping; lists are invariant
 
 
-def decode_ping(body: bytes, catalogs: Catalogs) -> Decoded | None:
-    """One ping, or None: use the canonical decoder (which also raises the canonical errors)."""
+def decode_ping(body: bytes, catalogs: Catalogs) -> list[Ping] | None:
+    """The one ping, if the catalog takes it exactly as it is; None: read it the tolerant way."""
     try:
         loose = _DECODER.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        # RecursionError: msgspec skips an ignored field by recursing, so deep nesting anywhere
+        # stops it; the untyped path answers such a body with a 400.
         return None
-    return _judge([loose], catalogs)
+    return _all_clean([loose], catalogs)
 
 
-def decode_pings(body: bytes, catalogs: Catalogs) -> Decoded | None:
-    """A JSON array of pings, or None: use the canonical decoder."""
+def decode_pings(body: bytes, catalogs: Catalogs) -> list[Ping] | None:
+    """A JSON array of pings, if the catalog takes each exactly as it is; else None."""
     try:
-        items = _LIST_DECODER.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        items = _DECODER_LIST.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
-    return _judge(items, catalogs)
+    return _all_clean(items, catalogs)

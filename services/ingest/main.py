@@ -25,7 +25,7 @@ from services.common.settings import (
     load,
     warn_unknown_variables,
 )
-from services.ingest.app import create_app, readiness, runner_options
+from services.ingest.app import GATEWAY, create_app, readiness, runner_options
 from services.ingest.config import DEV_ID_SECRET, IngestSettings
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,11 @@ async def serve(settings: IngestSettings, stop: asyncio.Event, *, reuse_port: bo
         return "shutting down" if stopping else readiness(app)
 
     async with OpsServer(
-        host=settings.ops.host, port=settings.ops_port, registry=registry, readiness=ready
+        host=settings.ops.host,
+        port=settings.ops_port,
+        registry=registry,
+        readiness=ready,
+        routes={"/undeclared": app[GATEWAY].undeclared.report},
     ):
         await runner.setup()
         try:

@@ -48,7 +48,13 @@ class IngestMetrics:
         )
         self.dropped_fields = Counter(
             "census_ingest_dropped_fields_total",
-            "undeclared attrs/counts keys removed from accepted pings",
+            "fields dropped or replaced in accepted requests (each name once per request)",
+            registry=registry,
+        )
+        self._fields_dropped = Counter(
+            "census_ingest_fields_dropped_total",
+            "fields of accepted pings dropped or replaced by the tolerant reader, by product and why",
+            ["product", "reason"],
             registry=registry,
         )
         self.rate_limited = Counter(
@@ -95,6 +101,12 @@ class IngestMetrics:
         self._rejected.labels(reason if reason in REJECT_REASONS else "invalid_ping").inc()
         if product in self._products and reason in {"invalid_ping", "unknown_event"}:
             self._product_pings.labels(product, "invalid").inc()
+
+    def fields_dropped(self, drops: Iterable[tuple[str, str]]) -> None:
+        """(product, reason) per dropped field; both from fixed sets (catalog, DropCode)."""
+        for (product, reason), n in collections.Counter(drops).items():
+            if product in self._products:
+                self._fields_dropped.labels(product, str(reason)).inc(n)
 
     def accepted(self, products: Sequence[str]) -> None:
         """One accepted request's pings, by product."""

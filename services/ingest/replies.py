@@ -8,10 +8,12 @@ import msgspec
 
 
 class Accepted(msgspec.Struct, frozen=True):
-    """202: every ping of the request was acknowledged by Kafka."""
+    """202: every ping of the request was acknowledged by Kafka. A field that was dropped or
+    replaced (counted as `other`/`unknown`) is listed in `dropped_fields`, and why in `reasons`."""
 
     accepted: int
     dropped_fields: list[str]
+    reasons: dict[str, str] = {}
 
 
 class Error(msgspec.Struct, frozen=True):

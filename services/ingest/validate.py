@@ -1,22 +1,32 @@
-"""From request bytes to catalog-checked pings, or a Rejection naming the path and the rule. Pure."""
+"""From request bytes to countable pings, or a Rejection naming the path and the rule. Pure.
+
+Two ways in, one set of rules: a body that decodes straight into the canonical Struct and that
+the catalog takes as it is (`schemas.reader.is_clean`) is done; anything else is decoded untyped
+and read field by field by the tolerant reader (`schemas.reader.read_ping`), which decides what
+is kept, replaced or dropped, and words every refusal. tests/unit/test_reader_equivalence.py
+holds the two to the same answer.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any, Final
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, NoReturn
 
-import msgspec
-
+from schemas import jsonerrors
 from schemas.catalog import Catalogs
-from schemas.errors import FieldError, decode_error, validation_error
-from schemas.ping import PING_DECODER, PING_LIST_DECODER, Ping
+from schemas.ping import Ping
+from schemas.reader import OUT_OF_RANGE, Drop, DropCode, OutOfRange, ReadPing, Unreadable, read_ping
 from schemas.record import SCHEMA_VERSION, PingRecord
-from schemas.validation import CatalogViolation, check_ping, is_clean
 from services.ingest import fastdecode
 from services.ingest.duplicates import repeated_key
 
-_ANY_JSON: Final = msgspec.json.Decoder()
+_LONGEST_INT: Final = 20
+"""Digits of the longest integer converted; any longer is out of range for every count (≤ 10^12)
+and would cost quadratic time to convert."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,113 +46,126 @@ class Rejection(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Checked:
-    """Pings that passed their catalogs, and the undeclared fields removed from them."""
+    """Countable pings, and the fields that were dropped or replaced on the way (with why)."""
 
     pings: list[Ping]
     dropped_fields: list[str]
+    reasons: dict[str, str] = field(default_factory=dict)
+    """`dropped_fields` entry → why (the first reason seen in a batch)."""
+    drops: tuple[tuple[str, DropCode], ...] = ()
+    """(product, why) for each dropped field of each ping: the metric's labels."""
+    undeclared: tuple[tuple[str, uuid.UUID, str], ...] = ()
+    """(product, install id, field name) for each undeclared field (services.ingest.undeclared)."""
 
 
-def _invalid_json(field: FieldError) -> Rejection:
-    return Rejection(400, "invalid_json", field.path, field.reason)
+def collect(reads: Sequence[ReadPing], *, rename: dict[str, str] | None = None) -> Checked:
+    """The pings the reader made, with every drop listed once (under `rename`d names, if given)."""
+    reasons: dict[str, str] = {}
+    drops: list[tuple[str, DropCode]] = []
+    undeclared: list[tuple[str, uuid.UUID, str]] = []
+    for read in reads:
+        ping = read.ping
+        for drop in read.drops:
+            name = rename.get(drop.field, drop.field) if rename else drop.field
+            reasons.setdefault(name, drop.reason)
+            drops.append((ping.product, drop.code))
+            if drop.code is DropCode.UNDECLARED:
+                undeclared.append((ping.product, ping.install_id, name))
+    pings = [read.ping for read in reads]
+    return Checked(pings, list(reasons), reasons, tuple(drops), tuple(undeclared))
 
 
-def _not_utf8(exc: UnicodeDecodeError) -> Rejection:
-    return Rejection(400, "invalid_json", "$", f"not UTF-8: invalid byte at byte {exc.start}")
+def unreadable(exc: Unreadable, prefix_reason: str = "") -> Rejection:
+    return Rejection(422, exc.error, exc.path, prefix_reason + exc.reason, exc.product)
 
 
-def _prefixed(path: str, prefix: str) -> str:
-    return prefix + path[1:] if prefix != "$" else path
+# --- untyped decoding, for everything the quick path does not take ---------------------------
 
 
-def _typed_error(
-    exc: msgspec.ValidationError, body: bytes, item_type: type[Any], prefix: str
-) -> Rejection:
-    """A typed decode failed: either the body is not JSON at all (400) or a field is wrong (422).
+class _Repeated(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
 
-    msgspec validates while it parses, so `[1,2` reports a type error before the truncation;
-    decoding untyped tells the two apart, and is needed anyway to name dict keys in the path.
-    """
+
+class _NotJson(Exception):
+    pass
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Repeated(key)
+            seen.add(key)
+    return result
+
+
+def _bounded_int(text: str) -> int | OutOfRange:
+    return int(text) if len(text.lstrip("-")) <= _LONGEST_INT else OUT_OF_RANGE
+
+
+def _no_constants(_name: str) -> NoReturn:
+    raise _NotJson  # NaN and Infinity are not JSON
+
+
+def decode_untyped(body: bytes, prefix: str = "$") -> Any:
+    """The body as untyped JSON; a repeated key, bad UTF-8 or bad JSON is a 400 in our words."""
     try:
-        untyped = _ANY_JSON.decode(body)
-    except msgspec.DecodeError as decode_exc:
-        field = decode_error(decode_exc, body)
-        return Rejection(400, "invalid_json", prefix, field.reason)
-    except UnicodeDecodeError as unicode_exc:
-        return Rejection(400, "invalid_json", prefix, _not_utf8(unicode_exc).reason)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problem = jsonerrors.not_utf8(body, exc.start)
+        raise Rejection(400, "invalid_json", prefix, problem.reason) from None
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_no_repeats,
+            parse_int=_bounded_int,
+            parse_constant=_no_constants,
+        )
+    except _Repeated as repeat:
+        key = jsonerrors.shown(repeat.key)
+        raise Rejection(
+            400, "invalid_json", prefix, f"the key '{key}' appears twice in one object"
+        ) from None
     except RecursionError:
-        # The typed decode stopped at the first wrong type; the untyped one would recurse as
-        # deep as the client nested. Nothing that deep is a ping.
-        return Rejection(400, "invalid_json", prefix, "JSON nested too deeply to be a ping")
-    field = validation_error(exc, untyped, item_type)
-    return Rejection(
-        422,
-        "invalid_ping",
-        _prefixed(field.path, prefix),
-        field.reason,
-        _claimed_product(untyped, field.path),
-    )
+        raise Rejection(
+            400,
+            "invalid_json",
+            prefix,
+            "the JSON nests arrays and objects deeper than Census reads",
+        ) from None
+    except (_NotJson, ValueError):  # JSONDecodeError is a ValueError
+        raise Rejection(400, "invalid_json", prefix, jsonerrors.reason(body)) from None
 
 
-def _claimed_product(untyped: Any, path: str) -> str | None:
-    """The `product` string of the item the error path points into, if there is one."""
-    item = untyped
-    if path.startswith("$[") and isinstance(untyped, list):
-        index = path[2 : path.index("]")]
-        item = untyped[int(index)] if index.isdigit() and int(index) < len(untyped) else None
-    product = item.get("product") if isinstance(item, dict) else None
-    return product if isinstance(product, str) else None
-
-
-def _catalog_error(exc: CatalogViolation, product: str) -> Rejection:
-    if exc.path.endswith(".product"):
-        return Rejection(422, "unknown_product", exc.path, exc.reason)
-    error = "unknown_event" if exc.path.endswith(".event") else "invalid_ping"
-    return Rejection(422, error, exc.path, exc.reason, product)
+def _read(raw: Any, catalogs: Catalogs, path: str, reason_prefix: str = "") -> ReadPing:
+    try:
+        return read_ping(raw, catalogs, path=path)
+    except Unreadable as exc:
+        raise unreadable(exc, reason_prefix) from None
 
 
 def _refuse_repeated_keys(body: bytes, pings: list[Ping], prefix: str = "$") -> None:
     key = repeated_key(body, pings)
     if key is not None:
-        raise Rejection(400, "invalid_json", prefix, f"the key {key!r} appears twice in one object")
+        shown = jsonerrors.shown(key)
+        raise Rejection(
+            400, "invalid_json", prefix, f"the key '{shown}' appears twice in one object"
+        )
 
 
-def _check(pings: list[Ping], catalogs: Catalogs, *, batch: bool) -> Checked:
-    checked: list[Ping] = []
-    dropped: dict[str, None] = {}
-    for index, ping in enumerate(pings):
-        if is_clean(ping, catalogs):
-            checked.append(ping)
-            continue
-        try:
-            result = check_ping(ping, catalogs, path=f"$[{index}]" if batch else "$")
-        except CatalogViolation as exc:
-            raise _catalog_error(exc, ping.product) from None
-        checked.append(result.ping)
-        for name in result.dropped_fields:
-            dropped[name] = None
-    return Checked(checked, list(dropped))
-
-
-def _checked(fast: fastdecode.Decoded, catalogs: Catalogs, *, batch: bool) -> Checked:
-    return Checked(fast.pings, []) if fast.clean else _check(fast.pings, catalogs, batch=batch)
+# --- the three body shapes ----------------------------------------------------------------------
 
 
 def parse_ping(body: bytes, catalogs: Catalogs) -> Checked:
     """One JSON ping; raises Rejection."""
     fast = fastdecode.decode_ping(body, catalogs)
     if fast is not None:
-        _refuse_repeated_keys(body, fast.pings)
-        return _checked(fast, catalogs, batch=False)
-    try:
-        ping = PING_DECODER.decode(body)
-    except msgspec.ValidationError as exc:
-        raise _typed_error(exc, body, Ping, "$") from None
-    except msgspec.DecodeError as exc:
-        raise _invalid_json(decode_error(exc, body)) from None
-    except UnicodeDecodeError as exc:  # msgspec raises it for bad UTF-8 inside a string
-        raise _not_utf8(exc) from None
-    _refuse_repeated_keys(body, [ping])
-    return _check([ping], catalogs, batch=False)
+        _refuse_repeated_keys(body, fast)
+        return Checked(fast, [])
+    return collect([_read(decode_untyped(body), catalogs, "$")])
 
 
 def _too_many(max_count: int) -> Rejection:
@@ -156,23 +179,17 @@ def _empty() -> Rejection:
 def parse_json_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Checked:
     """A JSON array of pings; all or nothing; raises Rejection."""
     fast = fastdecode.decode_pings(body, catalogs)
-    if fast is not None and 0 < len(fast.pings) <= max_count:
-        _refuse_repeated_keys(body, fast.pings)
-        return _checked(fast, catalogs, batch=True)
-    try:
-        pings = PING_LIST_DECODER.decode(body)
-    except msgspec.ValidationError as exc:
-        raise _typed_error(exc, body, Ping, "$") from None
-    except msgspec.DecodeError as exc:
-        raise _invalid_json(decode_error(exc, body)) from None
-    except UnicodeDecodeError as exc:
-        raise _not_utf8(exc) from None
-    if len(pings) > max_count:
+    if fast is not None and 0 < len(fast) <= max_count:
+        _refuse_repeated_keys(body, fast)
+        return Checked(fast, [])
+    raw = decode_untyped(body)
+    if not isinstance(raw, list):
+        raise Rejection(422, "invalid_ping", "$", "expected a JSON array of pings")
+    if len(raw) > max_count:
         raise _too_many(max_count)
-    if not pings:
+    if not raw:
         raise _empty()
-    _refuse_repeated_keys(body, pings)
-    return _check(pings, catalogs, batch=True)
+    return collect([_read(item, catalogs, f"$[{index}]") for index, item in enumerate(raw)])
 
 
 def parse_ndjson_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Checked:
@@ -182,30 +199,22 @@ def parse_ndjson_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Ch
         raise _too_many(max_count)
     if not lines:
         raise _empty()
-    pings: list[Ping] = []
+    reads: list[ReadPing] = []
     for index, line in enumerate(lines):
         prefix = f"$[{index}]"
         fast = fastdecode.decode_ping(line, catalogs)
         if fast is not None:
-            _refuse_repeated_keys(line, fast.pings, prefix)
-            pings.extend(fast.pings)
+            _refuse_repeated_keys(line, fast, prefix)
+            reads.extend(ReadPing(ping, ()) for ping in fast)
             continue
         try:
-            ping = PING_DECODER.decode(line)
-        except msgspec.ValidationError as exc:
-            raise _typed_error(exc, line, Ping, prefix) from None
-        except msgspec.DecodeError as exc:
-            field = decode_error(exc, line)
+            raw = decode_untyped(line, prefix)
+        except Rejection as rejection:
             raise Rejection(
-                400, "invalid_json", prefix, f"line {index + 1}: {field.reason}"
+                rejection.status, rejection.error, prefix, f"line {index + 1}: {rejection.reason}"
             ) from None
-        except UnicodeDecodeError as exc:
-            raise Rejection(
-                400, "invalid_json", prefix, f"line {index + 1}: not UTF-8 at byte {exc.start}"
-            ) from None
-        _refuse_repeated_keys(line, [ping], prefix)
-        pings.append(ping)
-    return _check(pings, catalogs, batch=True)
+        reads.append(_read(raw, catalogs, prefix, f"line {index + 1}: "))
+    return collect(reads)
 
 
 def to_record(ping: Ping, received_at: dt.datetime) -> PingRecord:
@@ -225,3 +234,6 @@ def to_record(ping: Ping, received_at: dt.datetime) -> PingRecord:
         attrs=ping.attrs,
         counts=ping.counts,
     )
+
+
+__all__ = ["Checked", "Drop", "Rejection", "collect", "decode_untyped", "parse_ping", "to_record"]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import aiohttp
 
+from schemas.catalog import load_catalogs
+from tests.support import compat as compat_bodies
 from tests.support.kafka import dump_all_topics
 from tests.support.pipeline import running_pipeline, wait_counted
 from tests.support.stack import StackEndpoints
@@ -26,11 +28,53 @@ MARKERS = {
     "user agent": b"MarkerAgent-55",
     "undeclared count": b"marker_count_91",
     "undeclared top-level field": b"marker-top-level-0c1d",
+    "address in a stored field": b"192.0.2.201",
 }
+# Every client string Census could store (hardening issue item 6): each gets a host name or an
+# address; the tolerant reader must count the ping and keep none of them.
+STORED_FIELD_MARKERS = ("marker-host-7f3a.example.org", "192.0.2.201")
+PROXMOX_ROUTE = "/compat/proxmox-scripts/telemetry"
 JSON = {"Content-Type": "application/json"}
 DECLARED_VERSION = (
     "9.9.9-privacy"  # a declared value: it must be found, or the search proves nothing
 )
+
+
+def pings_with_markers_in_stored_fields() -> list[dict[str, object]]:
+    """Pulse pings with a marker in version, platform, os, arch and each declared string attr."""
+    catalog = load_catalogs().get("pulse")
+    assert catalog is not None
+    strings = [name for name, spec in catalog.attrs.items() if spec.type == "string"]
+    enums = [name for name, spec in catalog.attrs.items() if spec.type == "enum"]
+    pings: list[dict[str, object]] = []
+    for marker in STORED_FIELD_MARKERS:
+        ping = marked_ping()
+        ping.update(version=marker, platform=marker, os=marker, arch=marker)
+        ping["version"] = "v" + marker if marker[0].isdigit() else marker
+        ping["attrs"] = {name: marker for name in [*strings, *enums]}
+        pings.append(ping)
+    return pings
+
+
+def proxmox_reports_with_markers() -> list[dict[str, object]]:
+    """api.func reports with a marker in every string the adapter could keep."""
+    reports: list[dict[str, object]] = []
+    for marker in STORED_FIELD_MARKERS:
+        fields = (
+            "nsapp",
+            "os_type",
+            "os_version",
+            "pve_version",
+            "method",
+            "cpu_model",
+            "gpu_model",
+            "cpu_vendor",
+            "gpu_vendor",
+            "repo_source",
+        )
+        markers: dict[str, object] = dict.fromkeys(fields, marker)
+        reports.append(compat_bodies.proxmox_body(execution_id=str(uuid.uuid4()), **markers))
+    return reports
 
 
 def marked_ping() -> dict[str, object]:
@@ -104,10 +148,24 @@ async def test_no_marker_reaches_kafka_postgres_or_logs(
                 pipeline.ingest_url + "/v1/batch", data=json.dumps(pings[:3]), headers=JSON
             ) as reply:  # a retried batch: the same ping_ids again
                 assert reply.status == 202
+            for ping in pings_with_markers_in_stored_fields():
+                async with session.post(
+                    pipeline.ingest_url + "/v1/ping", data=json.dumps(ping), headers=JSON
+                ) as reply:
+                    assert reply.status == 202, await reply.text()
+                    assert {"version", "platform", "os", "arch"} <= set(
+                        (await reply.json())["dropped_fields"]
+                    )
+            for report in proxmox_reports_with_markers():
+                async with session.post(
+                    pipeline.ingest_url + PROXMOX_ROUTE, data=json.dumps(report), headers=JSON
+                ) as reply:
+                    assert reply.status == 202, await reply.text()
             # A malformed request: aiohttp's own error log would name the client and echo the
             # header; ours must not.
             await send_malformed_request(pipeline.ingest_url)
-        assert await wait_counted(fresh_database, len(pings), within_s=60) == len(pings)
+        marked = len(pings) + len(STORED_FIELD_MARKERS) * 2
+        assert await wait_counted(fresh_database, marked, within_s=60) == marked
         kafka = await dump_all_topics(stack_endpoints.bootstrap)
         database = await asyncio.to_thread(pg_dump, fresh_database)
     service_logs = b"".join(path.read_bytes() for path in sorted(logs.glob("*.log")))

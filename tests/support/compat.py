@@ -16,6 +16,14 @@ def fixture(product: str, name: str) -> bytes:
     return (FIXTURES / product / name).read_bytes()
 
 
+def accepted_dropping(status: int, reply: dict[str, Any]) -> list[str]:
+    """The fields a 202 for one ping says were dropped; each has its reason beside it."""
+    assert status == 202, reply
+    assert reply["accepted"] == 1, reply
+    assert set(reply["reasons"]) == set(reply["dropped_fields"]), reply
+    return list(reply["dropped_fields"])
+
+
 # Identifying values: none of these may appear in a published record.
 HOSTNAME: Final = "pve-marker-host.example.org"
 IP: Final = "198.51.100.73"

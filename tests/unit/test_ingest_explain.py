@@ -7,9 +7,11 @@ import io
 import sys
 from typing import Any
 
+import msgspec
 import pytest
 
 from schemas.catalog import load_catalogs
+from schemas.compat import MAPPINGS
 from services.cli import main as census
 from services.ingest import explain
 from tests.support import compat as bodies
@@ -18,6 +20,14 @@ from tests.support.ingest import FakePublisher, ingest_client, ingest_settings
 SECRET = "explain-secret"
 FIXTURES = sorted((p.parent.name, p.name) for p in bodies.FIXTURES.glob("*/*.json"))
 ROUTE_OF = {"novu": {"documented-beacon.json": "/compat/novu/beacon"}}
+
+
+def bodies_note(product: str, field: str) -> str | None:
+    for mapping in MAPPINGS:
+        row = mapping.row(field) if mapping.product == product else None
+        if row is not None:
+            return row.note
+    return None
 
 
 def run(product: str, body: bytes, path: str | None = None) -> explain.Explanation:
@@ -38,8 +48,10 @@ async def test_explain_answers_what_ingest_does(product: str, name: str) -> None
     result = run(product, body, ROUTE_OF.get(product, {}).get(name))
     status, reply, publisher = await ingest_answer(result.route, body)
     assert result.accepted is (status == 202)
-    dropped = [row.field for row in result.rows if row.fate == "dropped"]
-    assert dropped == reply.get("dropped_fields", [])
+    dropped = [row for row in result.rows if row.fate == "dropped"]
+    assert [row.field for row in dropped] == reply.get("dropped_fields", [])
+    for row in dropped:  # ingest's reason, or the mapping's note for a field dropped by design
+        assert row.note in (reply["reasons"][row.field], bodies_note(product, row.field))
     (record,) = publisher.records
     published = {row.field: row.value for row in result.rows if row.fate != "dropped"}
     assert published["install_id"] == record.install_id
@@ -77,13 +89,28 @@ def test_first_schema_booleans_are_derived_and_schema10_ones_kept() -> None:
     assert (new_paid.fate, new_paid.source) == ("kept", "paid_license")
 
 
-def test_an_undeclared_key_is_dropped_as_not_declared() -> None:
-    result = run(
-        "pulse",
-        bodies.fixture("pulse", "first-schema-startup-pro.json")[:-2] + b', "new_thing": 1}',
-    )
+async def test_an_undeclared_key_is_dropped_with_ingest_s_reason() -> None:
+    body = bodies.fixture("pulse", "first-schema-startup-pro.json")[:-2] + b', "new_thing": 1}'
+    result = run("pulse", body)
     (row,) = [row for row in result.rows if row.fate == "dropped"]
-    assert (row.field, row.note) == ("new_thing", "not declared in schemas/products/pulse.toml")
+    _, reply, _ = await ingest_answer(result.route, body)
+    assert (row.field, row.note) == ("new_thing", reply["reasons"]["new_thing"])
+
+
+async def test_a_value_outside_its_list_is_shown_as_other_and_as_dropped() -> None:
+    sent = msgspec.json.decode(bodies.fixture("pulse", "schema10-heartbeat-every-group.json"))
+    sent["deployment_method"] = "nixos"
+    body = msgspec.json.encode(sent)
+    result = run("pulse", body)
+    _, reply, _ = await ingest_answer(result.route, body)
+    (kept,) = [r for r in result.rows if r.field == "attrs.deployment_method"]
+    (dropped,) = [r for r in result.rows if r.fate == "dropped"]
+    assert kept.value == "other"
+    assert (dropped.field, dropped.note) == (
+        "deployment_method",
+        reply["reasons"]["deployment_method"],
+    )
+    assert "nixos" not in explain.render(result)
 
 
 def test_canonical_route_uses_parse_ping() -> None:

@@ -12,21 +12,16 @@ import types
 import typing
 import uuid
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
 from schemas.catalog import Catalogs
 from schemas.compat import CompatMapping
-from schemas.errors import decode_error
-from schemas.ping import Ping
-from schemas.validation import CatalogViolation, check_ping
-from services.ingest.validate import Checked, Rejection
+from schemas.reader import ReadPing, Unreadable, read_ping
+from services.ingest.validate import Checked, Rejection, collect, decode_untyped
 
 T = TypeVar("T")
-
-_ANY: Final = msgspec.json.Decoder()
-TOO_DEEP: Final = "JSON nested too deeply to be a ping"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,29 +51,30 @@ def install_uuid(ctx: CompatContext, product: str, raw: str, *, keep_uuid: bool)
 
 
 def decode_json(body: bytes) -> Any:
-    """Untyped JSON, or a 400 naming the position."""
-    try:
-        return _ANY.decode(body)
-    except msgspec.DecodeError as exc:
-        raise Rejection(400, "invalid_json", "$", decode_error(exc, body).reason) from None
-    except UnicodeDecodeError as exc:
-        raise Rejection(
-            400, "invalid_json", "$", f"not UTF-8: invalid byte at byte {exc.start}"
-        ) from None
-    except RecursionError:
-        raise Rejection(400, "invalid_json", "$", TOO_DEEP) from None
+    """Untyped JSON, or a 400 in Census's words; the rules of /v1/ping (a repeated key is refused)."""
+    return decode_untyped(body)
 
 
 def require_object(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise Rejection(422, "invalid_ping", "$", f"Expected `object`, got `{_kind(raw)}`")
+        raise Rejection(422, "invalid_ping", "$", f"expected a JSON object, got {_kind(raw)}")
     return raw
 
 
 def _kind(value: Any) -> str:
-    return {list: "array", str: "str", bool: "bool", int: "int", float: "float"}.get(
-        type(value), "null"
-    )
+    return {
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), "null")
+
+
+def _where(exc: msgspec.ValidationError) -> str:
+    """The JSON path msgspec names (`$.a.b`); only the path is taken, never its wording."""
+    _, sep, path = str(exc).rpartition(" - at `")
+    return path.rstrip("`") if sep and path.startswith("$") else "$"
 
 
 def convert(raw: Any, kind: type[T]) -> T:
@@ -86,10 +82,8 @@ def convert(raw: Any, kind: type[T]) -> T:
     try:
         return msgspec.convert(raw, kind)
     except msgspec.ValidationError as exc:
-        message = str(exc)
-        reason, sep, path = message.rpartition(" - at `")
         raise Rejection(
-            422, "invalid_ping", path.rstrip("`") if sep else "$", reason if sep else message
+            422, "invalid_ping", _where(exc), "missing, of the wrong type, or out of range"
         ) from None
 
 
@@ -97,9 +91,8 @@ def convert_value(value: Any, kind: Any, path: str) -> Any:
     """One value checked against a (possibly Annotated) type, or a 422 naming `path`."""
     try:
         return msgspec.convert(value, kind)
-    except msgspec.ValidationError as exc:
-        reason = str(exc).rpartition(" - at `")[0] or str(exc)
-        raise Rejection(422, "invalid_ping", path, reason) from None
+    except msgspec.ValidationError:
+        raise Rejection(422, "invalid_ping", path, "of the wrong type, or out of range") from None
 
 
 def _struct_of(kind: Any) -> type[msgspec.Struct] | None:
@@ -185,27 +178,25 @@ def _upstream_path(mapping: CompatMapping, path: str) -> str:
 def finish(
     pings: list[dict[str, Any]], dropped: list[str], mapping: CompatMapping, ctx: CompatContext
 ) -> Checked:
-    """Canonical pings from the mapped fields: the canonical Struct's constraints and the catalog
-    are enforced exactly as for /v1/ping, and errors name the upstream field."""
-    checked: list[Ping] = []
-    seen = dict.fromkeys(dropped)
+    """Canonical pings from the mapped fields, read by the tolerant reader exactly as /v1/ping
+    reads its body; drops and errors name the upstream field."""
+    reads: list[ReadPing] = []
     for fields in pings:
         try:
-            ping = msgspec.convert(fields, Ping)
-        except msgspec.ValidationError as exc:
-            reason, _, path = str(exc).rpartition(" - at `")
-            raise Rejection(
-                422, "invalid_ping", _upstream_path(mapping, path.rstrip("`")), reason
-            ) from None
-        try:
-            result = check_ping(ping, ctx.catalogs)
-        except CatalogViolation as exc:
-            error = "unknown_event" if exc.path == "$.event" else "invalid_ping"
-            raise Rejection(422, error, _upstream_path(mapping, exc.path), exc.reason) from None
-        checked.append(result.ping)
-        for name in result.dropped_fields:
-            seen.setdefault(mapping.upstream_of(name) or name)
-    return Checked(checked, list(seen))
+            reads.append(read_ping(fields, ctx.catalogs))
+        except Unreadable as exc:
+            path = _upstream_path(mapping, exc.path)
+            raise Rejection(422, exc.error, path, exc.reason, exc.product) from None
+    rename = {
+        drop.field: mapping.upstream_of(drop.field) or drop.field
+        for read in reads
+        for drop in read.drops
+    }
+    checked = collect(reads, rename=rename)
+    names = dict.fromkeys([*dropped, *checked.dropped_fields])
+    reasons = {name: "not a field Census keeps for this product" for name in dropped}
+    reasons.update(checked.reasons)
+    return Checked(checked.pings, list(names), reasons, checked.drops, checked.undeclared)
 
 
 def sent_at(value: dt.datetime | int | None, path: str) -> dt.datetime | None:
@@ -216,5 +207,5 @@ def sent_at(value: dt.datetime | int | None, path: str) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
     except (OverflowError, OSError, ValueError):
         raise Rejection(
-            422, "invalid_ping", path, "Expected epoch milliseconds or an RFC 3339 time"
+            422, "invalid_ping", path, "expected epoch milliseconds or an RFC 3339 time"
         ) from None
