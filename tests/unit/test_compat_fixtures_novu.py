@@ -178,18 +178,6 @@ async def test_unknown_event_name_is_counted_as_other_and_its_properties_are_not
     [
         (_wrapped("Regular Beacon - [OS Telemetry]", hostname="h"), "$.properties.distinct_id"),
         (_wrapped("User Info - [OS Telemetry]", distinct_id="  "), "$.properties.distinct_id"),
-        (
-            _wrapped("Regular Beacon - [OS Telemetry]", distinct_id=MACHINE_ID, freeMemory="x"),
-            "$.properties.freeMemory",
-        ),
-        (
-            _wrapped("Regular Beacon - [OS Telemetry]", distinct_id=MACHINE_ID, freeMemory=-1),
-            "$.properties.freeMemory",
-        ),
-        (
-            _wrapped("User Info - [OS Telemetry]", distinct_id=MACHINE_ID, userCount=-3),
-            "$.properties.userCount",
-        ),
         (json.dumps({"event": "Regular Beacon - [OS Telemetry]"}).encode(), "$"),
         (json.dumps({"properties": {}}).encode(), "$"),
     ],
@@ -199,3 +187,46 @@ async def test_wrapped_errors_name_the_field_novu_sent(body: bytes, path: str) -
     assert status == 422, reply
     assert reply["path"] == path
     assert records == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "absent"),
+    [
+        (
+            _wrapped("Regular Beacon - [OS Telemetry]", distinct_id=MACHINE_ID, freeMemory="x"),
+            "properties.freeMemory",
+            "free_memory_mb",
+        ),
+        (
+            _wrapped("Regular Beacon - [OS Telemetry]", distinct_id=MACHINE_ID, freeMemory=-1),
+            "properties.freeMemory",
+            "free_memory_mb",
+        ),
+        (
+            _wrapped(
+                "User Info - [OS Telemetry]", distinct_id=MACHINE_ID, userCount=-3, orgCount=1
+            ),
+            "properties.userCount",
+            "user_count",
+        ),
+        (
+            _wrapped(
+                "User Info - [OS Telemetry]", distinct_id=MACHINE_ID, timestamp="noon", orgCount=1
+            ),
+            "properties.timestamp",
+            None,
+        ),
+    ],
+)
+async def test_a_wrong_property_costs_only_itself(
+    body: bytes, field: str, absent: str | None
+) -> None:
+    status, reply, records = await post(WRAPPED, body)
+    assert field in bodies.accepted_dropping(status, reply)
+    assert reply["reasons"][field] == "of the wrong type, or out of range: not kept"
+    (record,) = records
+    assert record.install_id == install(MACHINE_ID)
+    if absent is None:
+        assert record.sent_at is None
+    else:
+        assert absent not in record.counts

@@ -60,16 +60,16 @@ async def test_explain_answers_what_ingest_does(product: str, name: str) -> None
 
 
 async def test_a_refusal_is_ingest_s_refusal() -> None:
-    body = b'{"event": "Regular Beacon - [OS Telemetry]", "properties": {"freeMemory": -1}}'
+    body = b'{"event": "Regular Beacon - [OS Telemetry]", "properties": {"freeMemory": 1}}'
     result = run("novu", body)
     status, reply, _ = await ingest_answer(result.route, body)
     assert not result.accepted and result.refusal is not None
     assert (
         (result.refusal.status, result.refusal.path)
         == (status, reply["path"])
-        == (422, "$.properties.freeMemory")
+        == (422, "$.properties.distinct_id")
     )
-    assert "refused: 422 invalid_ping at $.properties.freeMemory" in explain.render(result)
+    assert "refused: 422 invalid_ping at $.properties.distinct_id" in explain.render(result)
 
 
 def test_dropped_fields_are_named_with_their_reason_and_never_echoed() -> None:

@@ -8,9 +8,9 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, FLOWFUSE
 from schemas.ping import AttrText, Count
+from services.ingest.compat import lenient
 from services.ingest.compat.common import (
     CompatContext,
-    convert,
     decode_json,
     dropped_by_design,
     finish,
@@ -126,7 +126,7 @@ def _enabled(flag: FlowFuseEnabled | None) -> bool | None:
 
 def adapt(body: bytes, ctx: CompatContext) -> Checked:
     raw = require_object(decode_json(body))
-    ping = convert(raw, FlowFusePing)
+    ping, wrong = lenient.convert(raw, FlowFusePing)
     os_, env = ping.os or FlowFuseOs(), ping.env or FlowFuseEnv()
     platform = ping.platform or FlowFusePlatform()
     config = platform.config or FlowFuseConfig()
@@ -158,4 +158,4 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
     if not (license_.id or "").strip():
         # Community installs send `license.id: ""` (`app.license.get('id') || ''`): nothing to drop.
         dropped = [path for path in dropped if path != LICENSE_ID]
-    return finish([fields], dropped, FLOWFUSE, ctx)
+    return lenient.with_wrong(finish([fields], dropped, FLOWFUSE, ctx), PRODUCT, wrong)

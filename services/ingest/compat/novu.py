@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
 
@@ -26,9 +26,9 @@ from schemas.compat import (
     CompatMapping,
 )
 from schemas.ping import AttrText, Count
+from services.ingest.compat import lenient
 from services.ingest.compat.common import (
     CompatContext,
-    convert,
     decode_json,
     dropped_by_design,
     finish,
@@ -44,7 +44,7 @@ PRODUCT: Final = "novu"
 S = TypeVar("S", bound=msgspec.Struct)
 _MB: Final = 1024 * 1024
 
-Bytes = int | float
+Bytes = Annotated[int, msgspec.Meta(ge=0)] | Annotated[float, msgspec.Meta(ge=0)]
 Timestamp = dt.datetime | int | None
 """Novu sends `new Date().toISOString()`; its docs show a zone-less time; old docs epoch ms."""
 
@@ -115,12 +115,8 @@ class NovuEvent(msgspec.Struct, frozen=True):
     properties: NovuProperties  # type: ignore[valid-type]
 
 
-def _megabytes(value: Bytes | None, path: str) -> int | None:
-    if value is None:
-        return None
-    if value < 0:
-        raise Rejection(422, "invalid_ping", path, "Expected a number of bytes >= 0")
-    return int(value // _MB)
+def _megabytes(value: float | None) -> int | None:
+    return None if value is None else int(value // _MB)
 
 
 def _install(ctx: CompatContext, distinct_id: str | None, instance_id: str | None, at: str) -> Any:
@@ -135,10 +131,15 @@ def _install(ctx: CompatContext, distinct_id: str | None, instance_id: str | Non
     return install_uuid(ctx, PRODUCT, raw, keep_uuid=False)
 
 
-def _sent_at(value: Timestamp, path: str) -> dt.datetime | None:
+def _sent_at(value: Timestamp, name: str, wrong: list[str]) -> dt.datetime | None:
+    """The client's clock, or None (listed in `wrong`) when it is not a time: it is optional."""
     if isinstance(value, dt.datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)  # the documented example has no zone: Novu's is UTC
-    return sent_at(value, path)
+    try:
+        return sent_at(value, name)
+    except Rejection:
+        wrong.append(name)
+        return None
 
 
 def _envelope(install_id: Any, event: str, when: dt.datetime | None) -> dict[str, Any]:
@@ -154,21 +155,24 @@ def _envelope(install_id: Any, event: str, when: dt.datetime | None) -> dict[str
     }
 
 
-def machine_fields(beacon: NovuBeacon, event: str, ctx: CompatContext, at: str) -> dict[str, Any]:
+def machine_fields(
+    beacon: NovuBeacon, event: str, ctx: CompatContext, at: str, wrong: list[str]
+) -> dict[str, Any]:
     """The canonical fields of machine info; `at` is the JSON path of the properties."""
     counts = {
-        "free_memory_mb": _megabytes(beacon.free_memory, f"{at}freeMemory"),
-        "total_memory_mb": _megabytes(beacon.total_memory, f"{at}totalMemory"),
+        "free_memory_mb": _megabytes(beacon.free_memory),
+        "total_memory_mb": _megabytes(beacon.total_memory),
     }
     install = _install(ctx, beacon.distinct_id, beacon.instance_id, at)
-    fields = _envelope(install, event, _sent_at(beacon.timestamp, f"{at}timestamp"))
+    when = _sent_at(beacon.timestamp, f"{at[2:]}timestamp", wrong)
+    fields = _envelope(install, event, when)
     fields["os"] = os_name(beacon.platform) or ENVELOPE_DEFAULT
     fields["attrs"] = {"os_release": beacon.release} if beacon.release else {}
     fields["counts"] = {k: v for k, v in counts.items() if v is not None}
     return fields
 
 
-def usage_fields(usage: NovuUsage, ctx: CompatContext, at: str) -> dict[str, Any]:
+def usage_fields(usage: NovuUsage, ctx: CompatContext, at: str, wrong: list[str]) -> dict[str, Any]:
     """The canonical fields of a usage report; null counts are left out."""
     counts: dict[str, int | None] = {
         "event_count": usage.event_count,
@@ -184,7 +188,7 @@ def usage_fields(usage: NovuUsage, ctx: CompatContext, at: str) -> dict[str, Any
         providers = {i.provider_id for i in usage.integration_count if i.provider_id}
         counts["integration_providers"] = len(providers)
     install = _install(ctx, usage.distinct_id, usage.instance_id, at)
-    fields = _envelope(install, "usage", _sent_at(usage.timestamp, f"{at}timestamp"))
+    fields = _envelope(install, "usage", _sent_at(usage.timestamp, f"{at[2:]}timestamp", wrong))
     fields["counts"] = {k: v for k, v in counts.items() if v is not None}
     return fields
 
@@ -192,22 +196,25 @@ def usage_fields(usage: NovuUsage, ctx: CompatContext, at: str) -> dict[str, Any
 def _unwrapped(
     kind: type[msgspec.Struct],
     mapping: CompatMapping,
-    build: Callable[[Any, CompatContext], dict[str, Any]],
+    build: Callable[[Any, CompatContext, list[str]], dict[str, Any]],
 ) -> Callable[[bytes, CompatContext], Checked]:
     def adapt(body: bytes, ctx: CompatContext) -> Checked:
         raw = require_object(decode_json(body))
-        fields = build(convert(raw, kind), ctx)
+        struct, wrong = lenient.convert(raw, kind)
+        fields = build(struct, ctx, wrong)
         dropped = unknown_fields(raw, kind) + dropped_by_design(raw, mapping)
-        return finish([fields], dropped, mapping, ctx)
+        return lenient.with_wrong(finish([fields], dropped, mapping, ctx), PRODUCT, wrong)
 
     return adapt
 
 
 adapt_beacon: Final = _unwrapped(
-    NovuBeacon, NOVU_BEACON, lambda beacon, ctx: machine_fields(beacon, "beacon", ctx, "$.")
+    NovuBeacon,
+    NOVU_BEACON,
+    lambda beacon, ctx, wrong: machine_fields(beacon, "beacon", ctx, "$.", wrong),
 )
 adapt_usage: Final = _unwrapped(
-    NovuUsage, NOVU_USAGE, lambda usage, ctx: usage_fields(usage, ctx, "$.")
+    NovuUsage, NOVU_USAGE, lambda usage, ctx, wrong: usage_fields(usage, ctx, "$.", wrong)
 )
 
 _PROPERTIES: Final = "properties."
@@ -221,23 +228,24 @@ def _as(kind: type[S], properties: Any) -> S:
 def adapt_wrapped(body: bytes, ctx: CompatContext) -> Checked:
     """POST /compat/novu/telemetry: one of Novu's three events, as its worker posts them."""
     raw = require_object(decode_json(body))
-    wrapper = convert(raw, NovuEvent)
+    wrapper, wrong = lenient.convert(raw, NovuEvent)
     event = NOVU_EVENTS.get(wrapper.event, OTHER)
     at = "$." + _PROPERTIES
     kind: type[msgspec.Struct]
     if event == "usage":
         kind = NovuUsage
-        fields = usage_fields(_as(NovuUsage, wrapper.properties), ctx, at)
+        fields = usage_fields(_as(NovuUsage, wrapper.properties), ctx, at, wrong)
     elif event != OTHER:
         kind = NovuBeacon
-        fields = machine_fields(_as(NovuBeacon, wrapper.properties), event, ctx, at)
+        fields = machine_fields(_as(NovuBeacon, wrapper.properties), event, ctx, at, wrong)
     else:
         # An event Census does not know: counted for its install, its properties not kept.
         kind = _Identity
         ident = _as(_Identity, wrapper.properties)
         install = _install(ctx, ident.distinct_id, ident.instance_id, at)
-        fields = _envelope(install, OTHER, _sent_at(ident.timestamp, f"{at}timestamp"))
+        when = _sent_at(ident.timestamp, f"{_PROPERTIES}timestamp", wrong)
+        fields = _envelope(install, OTHER, when)
     dropped = unknown_fields(raw, NovuEvent)
     dropped += unknown_fields(raw["properties"], kind, _PROPERTIES)
     dropped += dropped_by_design(raw, NOVU_TELEMETRY)
-    return finish([fields], dropped, NOVU_TELEMETRY, ctx)
+    return lenient.with_wrong(finish([fields], dropped, NOVU_TELEMETRY, ctx), PRODUCT, wrong)

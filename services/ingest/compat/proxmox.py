@@ -8,10 +8,9 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, PROXMOX_SCRIPTS
 from schemas.ping import AttrText, Count
-from services.ingest.compat import bashjson
+from services.ingest.compat import bashjson, lenient
 from services.ingest.compat.common import (
     CompatContext,
-    convert,
     decode_json,
     dropped_by_design,
     finish,
@@ -135,7 +134,7 @@ def _platform(sent: str | None, pve_version: str | None) -> str | None:
 
 def adapt(body: bytes, ctx: CompatContext) -> Checked:
     raw = require_object(_decode(body))
-    report = convert(raw, ProxmoxReport)
+    report, wrong = lenient.convert(raw, ProxmoxReport)
     catalog = ctx.catalogs.get(PRODUCT)
     assert catalog is not None, "proxmox-scripts.toml is a seed catalog"
 
@@ -193,4 +192,5 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
     # bash writes "" for an empty error or slug: nothing was dropped then.
     by_design = [path for path in dropped_by_design(raw, PROXMOX_SCRIPTS) if raw[path] != ""]
     dropped = unknown_fields(raw, ProxmoxReport) + by_design
-    return finish([fields], dropped, PROXMOX_SCRIPTS, ctx)
+    checked = finish([fields], dropped, PROXMOX_SCRIPTS, ctx)
+    return lenient.with_wrong(checked, PRODUCT, wrong)
