@@ -117,6 +117,15 @@ def _dropped_row(name: str, reason: str | None, mapping: CompatMapping | None) -
     return Row(name, Fate.DROPPED.value, name, reason or "not kept")
 
 
+def _untyped(body: bytes) -> Any:
+    """The body as JSON, to see which upstream fields it carries; None when only the adapter's
+    repairs made it JSON (a Proxmox report with `32G`): the mapping's first source is named."""
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+
+
 def explain(
     body: bytes, product: str, route: CompatRoute | None, catalogs: Catalogs, id_key: bytes
 ) -> Explanation:
@@ -131,7 +140,7 @@ def explain(
         )
     except Rejection as refusal:
         return Explanation(path, product, False, (), refusal)
-    raw = msgspec.json.decode(body) if mapping is not None else None  # adapt decoded it already
+    raw = _untyped(body) if mapping is not None else None
     rows = [_kept_row(t, v, mapping, raw) for ping in checked.pings for t, v in _published(ping)]
     rows += [
         _dropped_row(name, checked.reasons.get(name), mapping) for name in checked.dropped_fields

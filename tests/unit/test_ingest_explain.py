@@ -143,3 +143,14 @@ def test_cli_exit_codes_and_stdin(
     assert "unknown product 'nope'" in capsys.readouterr().err
     assert census(["explain", "flowfuse", "/nonexistent/ping.json"]) == 2
     assert "cannot read /nonexistent/ping.json" in capsys.readouterr().err
+
+
+async def test_a_body_only_the_adapter_s_repairs_make_json_is_explained() -> None:
+    body = bodies.fixture("proxmox-scripts", "lxc-success.json").replace(
+        b'"disk_size": 8', b'"disk_size": 8G'
+    )
+    result = run("proxmox-scripts", body)
+    status, _, _ = await ingest_answer(result.route, body)
+    assert result.accepted and status == 202
+    (disk,) = [row for row in result.rows if row.field == "counts.disk_size"]
+    assert (disk.value, disk.source) == (8, "disk_size")
