@@ -29,10 +29,10 @@ class PulsePing(msgspec.Struct, frozen=True, kw_only=True):
 
     install_id: str
     event: str
-    version: Version
-    platform: ShortText
-    os: ShortText
-    arch: Arch
+    version: Version | None = None
+    platform: ShortText | None = None
+    os: ShortText | None = None
+    arch: Arch | None = None
     sent_at: UtcTime | None = None
     license_tier: str | None = None
     api_tokens: Count | None = None
