@@ -31,7 +31,8 @@ from bench.proc import (  # noqa: E402
     listener_pid,
     peak_rss_mb,
 )
-from tests.support.ingest import encode, free_port, pulse_ping  # noqa: E402
+from tests.support.ingest import TEST_ID_SECRET, encode, free_port, pulse_ping  # noqa: E402
+from tests.support.processes import KAFKA_CONNECTED  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
 BOOTSTRAP = os.environ.get("CENSUS_BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:29092")
@@ -113,12 +114,14 @@ def run_wrk(url: str, script: str, seconds: int) -> dict[str, float]:
     }
 
 
-def wait_http(url: str, within_s: float = 60.0) -> None:
+def wait_http(url: str, within_s: float = 60.0, line: str | None = None) -> None:
+    """Until `url` answers 200 (and, with `line`, its body has that line)."""
     deadline = time.monotonic() + within_s
     while True:
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
+                body = response.read().decode()
+                if response.status == 200 and (line is None or line in body.splitlines()):
                     return
         except OSError:
             pass
@@ -188,6 +191,7 @@ def main() -> int:
         "CENSUS_INGEST_PORT": str(port),
         "CENSUS_INGEST_OPS_PORT": str(ops_port),
         "CENSUS_INGEST_RATE_PER_S": "0",
+        "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
         "CENSUS_LOG_LEVEL": "WARNING",
     }
     command = os.environ.get("CENSUS_BENCH_INGEST_CMD", str(ROOT / ".venv" / "bin" / "census"))
@@ -200,7 +204,8 @@ def main() -> int:
     batch_runs: list[dict[str, float]] = []
     try:
         wait_port(bare_port)
-        wait_http(f"http://127.0.0.1:{ops_port}/readyz")
+        # Ready means "answers"; the producer reaching Kafka is the gauge.
+        wait_http(f"http://127.0.0.1:{ops_port}/metrics", line=KAFKA_CONNECTED)
         run_wrk(bare_url, single_script, 2)  # warm-up
         run_wrk(ingest_url, single_script, 3)
         run_wrk(ingest_url, batch_script, 2)

@@ -9,6 +9,7 @@ the values Census would publish are printed: a dropped value is never echoed.
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -201,10 +202,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     try:
-        settings = load(IngestSettings)
+        id_key = load(IngestSettings).id_secret.encode()
     except SettingsError as exc:
-        print(f"census explain: {exc}", file=sys.stderr)
-        return 2
+        # A preview needs no production secret: keyed ids are then not the ones ingest publishes.
+        id_key = secrets.token_bytes(32)
+        print(
+            f"census explain: {exc}; keyed install ids below use a throwaway key, not ingest's",
+            file=sys.stderr,
+        )
     catalogs = load_catalogs()
     if catalogs.get(args.product) is None:
         print(
@@ -223,6 +228,6 @@ def main(argv: Sequence[str]) -> int:
     except OSError as exc:
         print(f"census explain: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    result = explain(body, args.product, route, catalogs, settings.id_secret.encode())
+    result = explain(body, args.product, route, catalogs, id_key)
     sys.stdout.write(render(result))
     return 0 if result.accepted else 1

@@ -29,7 +29,9 @@ SCHEMA10: tuple[tuple[str, str, list[str]], ...] = (
 
 async def post(data: bytes) -> tuple[int, dict[str, Any], list[PingRecord]]:
     publisher = FakePublisher()
-    async with ingest_client(ingest_settings(id_secret="s"), publisher=publisher) as client:
+    async with ingest_client(
+        ingest_settings(id_secret="fixture-test-secret"), publisher=publisher
+    ) as client:
         response = await client.post(ROUTE, data=data, headers=JSON)
         return response.status, await response.json(), publisher.records
 

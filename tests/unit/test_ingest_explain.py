@@ -17,7 +17,7 @@ from services.ingest import explain
 from tests.support import compat as bodies
 from tests.support.ingest import FakePublisher, ingest_client, ingest_settings
 
-SECRET = "explain-secret"
+SECRET = "explain-test-secret"
 FIXTURES = sorted((p.parent.name, p.name) for p in bodies.FIXTURES.glob("*/*.json"))
 ROUTE_OF = {"novu": {"documented-beacon.json": "/compat/novu/beacon"}}
 
@@ -154,3 +154,14 @@ async def test_a_body_only_the_adapter_s_repairs_make_json_is_explained() -> Non
     assert result.accepted and status == 202
     (disk,) = [row for row in result.rows if row.field == "counts.disk_size"]
     assert (disk.value, disk.source) == (8, "disk_size")
+
+
+def test_cli_without_a_secret_still_explains_with_a_throwaway_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CENSUS_INGEST_ID_SECRET", raising=False)
+    fixture = bodies.FIXTURES / "novu" / "user-info.json"
+    assert census(["explain", "novu", str(fixture)]) == 0
+    out = capsys.readouterr()
+    assert "accepted: 202" in out.out
+    assert "throwaway key, not ingest's" in out.err
