@@ -22,7 +22,7 @@ import pytest
 from schemas.catalog import load_catalogs
 from tests.conftest import temporary_database
 from tests.support.pipeline import Pipeline, actual_views, run_fleet, running_pipeline, wait_counted
-from tests.support.processes import wait_until_ready
+from tests.support.processes import KAFKA_CONNECTED, wait_until_metric, wait_until_ready
 from tests.support.stack import ROOT, LocalStack, StackEndpoints
 from tests.support.truth import expected_views, identity, load_truth
 from tests.support.utcday import same_utc_day_for
@@ -93,8 +93,10 @@ async def deliver(url: str, pings: list[dict[str, object]], truth: Path) -> None
         with truth.open("a", encoding="utf-8") as out:
             for ping in pings:
                 deadline = asyncio.get_running_loop().time() + 60
-                while await post(session, url, ping) != 202:
-                    assert asyncio.get_running_loop().time() < deadline, "ingest did not recover"
+                while (status := await post(session, url, ping)) != 202:
+                    assert asyncio.get_running_loop().time() < deadline, (
+                        f"ingest did not recover: {status} for {ping}"
+                    )
                     await asyncio.sleep(0.5)
                 out.write(json.dumps(ping, sort_keys=True) + "\n")
 
@@ -126,6 +128,13 @@ async def stop_kafka(pipeline: Pipeline, stack: LocalStack, probes_truth: Path) 
     await asyncio.to_thread(stack.start_kafka)
     for service in pipeline.services:
         await wait_until_ready(service.ready_url, within_s=90, process=service.process)
+    # Ingest is ready while Kafka is away (it answers 503 itself): wait until it is connected.
+    await wait_until_metric(
+        f"http://127.0.0.1:{pipeline.ingest.ops_port}/metrics",
+        KAFKA_CONNECTED,
+        within_s=90,
+        process=pipeline.ingest.process,
+    )
     await deliver(pipeline.ingest_url, probes, probes_truth)
 
 
