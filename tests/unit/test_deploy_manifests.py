@@ -307,6 +307,7 @@ def test_kubernetes_ingest_takes_its_id_secret_from_a_required_secret() -> None:
     for _, doc in _documents():
         assert "CENSUS_INGEST_ID_SECRET" not in (doc.get("data") or {})  # never in a ConfigMap
 
+
 def test_dashboard_reads_as_the_analyst_and_has_a_service_for_its_pages() -> None:
     deployment = _by_kind("Deployment")["census-dashboard"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
