@@ -18,6 +18,10 @@ COMMANDS: Final = {
     ),
     "migrate": ("services.migrate.main", "apply the SQL migrations in schemas/sql"),
     "fleet": ("services.fleet.main", "a simulated fleet sending pings to an ingest URL"),
+    "explain": (
+        "services.ingest.explain",
+        "what ingest would keep, derive and drop of one payload (PRODUCT FILE|-)",
+    ),
 }
 
 

@@ -8,10 +8,9 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, PROXMOX_SCRIPTS
 from schemas.ping import AttrText, Count
-from services.ingest.compat import bashjson
+from services.ingest.compat import bashjson, lenient
 from services.ingest.compat.common import (
     CompatContext,
-    convert,
     decode_json,
     dropped_by_design,
     finish,
@@ -20,9 +19,12 @@ from services.ingest.compat.common import (
     require_object,
     unknown_fields,
 )
+from services.ingest.compat.names import arch_name
 from services.ingest.validate import Checked, Rejection
 
 PRODUCT: Final = "proxmox-scripts"
+INCUS: Final = "incus"
+INCUS_PREFIX: Final = "incus-"
 TERMINAL: Final = frozenset({"success", "failed", "aborted", "unknown"})
 FAILED: Final = frozenset({"failed", "aborted", "unknown"})
 
@@ -74,6 +76,7 @@ class ProxmoxReport(msgspec.Struct, frozen=True, kw_only=True):
     gpu_passthrough: AttrText | None = None
     ram_speed: Number = None
     arch: str | None = None
+    platform: AttrText | None = None
     has_arm: bool | None = None
     repo_source: AttrText | None = None
     repo_slug: str | None = None
@@ -120,9 +123,18 @@ def _text(value: str | None) -> str | None:
     return value.strip() or None if value is not None else None
 
 
+def _platform(sent: str | None, pve_version: str | None) -> str | None:
+    """TM_PLATFORM as sent (pve or incus); older reports say it only through pve_version."""
+    if sent:
+        return sent
+    if pve_version is None:
+        return None
+    return INCUS if pve_version.startswith(INCUS_PREFIX) else "pve"
+
+
 def adapt(body: bytes, ctx: CompatContext) -> Checked:
     raw = require_object(_decode(body))
-    report = convert(raw, ProxmoxReport)
+    report, wrong = lenient.convert(raw, ProxmoxReport)
     catalog = ctx.catalogs.get(PRODUCT)
     assert catalog is not None, "proxmox-scripts.toml is a seed catalog"
 
@@ -163,18 +175,22 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
         "has_arm": report.has_arm,
         "repo_source": _text(report.repo_source),
     }
-    arch = _text(report.arch) or ("arm64" if report.has_arm else ENVELOPE_DEFAULT)
+    arch = arch_name(report.arch) or ("arm64" if report.has_arm else ENVELOPE_DEFAULT)
+    version = pve_version.removeprefix(INCUS_PREFIX) if pve_version else None
     fields = {
         "product": PRODUCT,
         "install_id": install_uuid(ctx, PRODUCT, report.random_id, keep_uuid=True),
         "event": "install" if terminal else "progress",
         "ping_id": keyed_uuid(ctx.id_key, PRODUCT, "execution", execution, phase),
-        "version": pve_version or ENVELOPE_DEFAULT,
-        "platform": "incus" if (pve_version or "").startswith("incus") else "proxmox-ve",
+        "version": version or ENVELOPE_DEFAULT,
+        "platform": _platform(_text(report.platform), pve_version) or ENVELOPE_DEFAULT,
         "os": _text(report.os_type) or ENVELOPE_DEFAULT,
         "arch": arch,
         "attrs": {k: v for k, v in attrs.items() if v is not None},
         "counts": {k: v for k, v in numbers.items() if v is not None},
     }
-    dropped = unknown_fields(raw, ProxmoxReport) + dropped_by_design(raw, PROXMOX_SCRIPTS)
-    return finish([fields], dropped, PROXMOX_SCRIPTS, ctx)
+    # bash writes "" for an empty error or slug: nothing was dropped then.
+    by_design = [path for path in dropped_by_design(raw, PROXMOX_SCRIPTS) if raw[path] != ""]
+    dropped = unknown_fields(raw, ProxmoxReport) + by_design
+    checked = finish([fields], dropped, PROXMOX_SCRIPTS, ctx)
+    return lenient.with_wrong(checked, PRODUCT, wrong)
