@@ -12,11 +12,12 @@ from services.ingest.compat import bashjson
 from services.ingest.compat.common import (
     CompatContext,
     convert,
-    decode_json,
     dropped_by_design,
     finish,
     install_uuid,
     keyed_uuid,
+    parse_json,
+    refuse_repeats,
     require_object,
     unknown_fields,
 )
@@ -83,22 +84,40 @@ def category_for(exit_code: int) -> str:
     return CATEGORY_BY_CODE.get(exit_code, "unknown")
 
 
+def _unrepairable(first: Rejection) -> Rejection:
+    return Rejection(
+        400,
+        "invalid_json",
+        "$",
+        first.reason + " (not repairable: only control characters and unit suffixes on numbers "
+        f"are repaired, in a body of at most {bashjson.REPAIR_MAX_BYTES} bytes)",
+    )
+
+
 def _decode(body: bytes) -> Any:
+    """The report as JSON, repaired first if bash broke it; repeated keys refused either way."""
     try:
-        return decode_json(body)
+        raw = parse_json(body)
     except Rejection as first:
+        body = _repaired(body, first)
         try:
-            return decode_json(bashjson.repair(body))
-        except bashjson.AmbiguousValue as exc:
-            raise Rejection(400, "invalid_json", f"$.{exc.field}", str(exc)) from None
+            raw = parse_json(body)
         except Rejection:
-            raise Rejection(
-                400,
-                "invalid_json",
-                "$",
-                first.reason + " (not repairable: only control "
-                "characters and unit suffixes on numbers are repaired)",
-            ) from None
+            raise _unrepairable(first) from None
+    refuse_repeats(body)
+    return raw
+
+
+def _repaired(body: bytes, first: Rejection) -> bytes:
+    try:
+        repaired = bashjson.repair(body)
+    except bashjson.AmbiguousValue as exc:
+        raise Rejection(400, "invalid_json", f"$.{exc.field}", str(exc)) from None
+    except bashjson.TooManyDigits as exc:
+        raise Rejection(422, "invalid_ping", f"$.{exc.field}", str(exc)) from None
+    if repaired is None:
+        raise _unrepairable(first)
+    return repaired
 
 
 def _number(field: str, value: int | str | None) -> int | None:
@@ -108,10 +127,12 @@ def _number(field: str, value: int | str | None) -> int | None:
         return None
     try:
         number = bashjson.number_with_unit(field, value)
-    except bashjson.AmbiguousValue as exc:
+    except (bashjson.AmbiguousValue, bashjson.TooManyDigits) as exc:
         raise Rejection(422, "invalid_ping", f"$.{field}", str(exc)) from None
     if number is None:
-        raise Rejection(422, "invalid_ping", f"$.{field}", f"Expected a number, got {value!r}")
+        raise Rejection(
+            422, "invalid_ping", f"$.{field}", f"Expected a number, got {bashjson.shown(value)}"
+        )
     return number
 
 
