@@ -13,7 +13,7 @@ import types
 import typing
 import uuid
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
 
@@ -28,6 +28,9 @@ from services.ingest.validate import _refuse_repeated_keys as refuse_repeated_ke
 T = TypeVar("T")
 
 _ANY: Final = msgspec.json.Decoder()
+
+InstanceId = Annotated[str, msgspec.Meta(min_length=1, description="the product's own install id")]
+"""An install id as a product sends it: never empty (every empty one would be the same install)."""
 TOO_DEEP: Final = "JSON nested too deeply to be a ping"
 
 

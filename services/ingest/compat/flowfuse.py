@@ -10,6 +10,7 @@ from schemas.compat import ENVELOPE_DEFAULT, FLOWFUSE
 from schemas.ping import AttrText, Count
 from services.ingest.compat.common import (
     CompatContext,
+    InstanceId,
     convert,
     decode_json,
     dropped_by_design,
@@ -84,7 +85,7 @@ class FlowFusePlatform(msgspec.Struct, frozen=True):
 
 
 class FlowFusePing(msgspec.Struct, frozen=True, rename={"instance_id": "instanceId"}):
-    instance_id: str
+    instance_id: InstanceId
     os: FlowFuseOs | None = None
     env: FlowFuseEnv | None = None
     platform: FlowFusePlatform | None = None

@@ -7,9 +7,10 @@ from typing import Any, Final
 import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, MAESTROHUB
-from schemas.ping import Arch, AttrText, Count, ShortText, UtcTime, Version
+from schemas.ping import Arch, AttrText, Count, ShortText, Slug, UtcTime, Version
 from services.ingest.compat.common import (
     CompatContext,
+    InstanceId,
     convert,
     decode_json,
     dropped_by_design,
@@ -53,8 +54,8 @@ class MaestroHubExecutions(msgspec.Struct, frozen=True):
 
 
 class MaestroHubReport(msgspec.Struct, frozen=True, kw_only=True):
-    instance_id: str
-    event: str = "report"
+    instance_id: InstanceId
+    event: Slug = "report"
     version: Version | None = None
     os: ShortText | None = None
     arch: Arch | None = None

@@ -11,6 +11,7 @@ from schemas.ping import AttrText, Count
 from services.ingest.compat import bashjson
 from services.ingest.compat.common import (
     CompatContext,
+    InstanceId,
     convert,
     dropped_by_design,
     finish,
@@ -51,7 +52,7 @@ Number = Count | str | None
 
 
 class ProxmoxReport(msgspec.Struct, frozen=True, kw_only=True):
-    random_id: str
+    random_id: InstanceId
     execution_id: str | None = None
     type: AttrText | None = None
     nsapp: AttrText

@@ -7,9 +7,10 @@ from typing import Any, Final
 import msgspec
 
 from schemas.compat import PULSE
-from schemas.ping import Arch, AttrText, Count, ShortText, UtcTime, Version
+from schemas.ping import Arch, AttrText, Count, ShortText, Slug, UtcTime, Version
 from services.ingest.compat.common import (
     CompatContext,
+    InstanceId,
     convert,
     convert_value,
     decode_json,
@@ -25,8 +26,8 @@ PRODUCT: Final = "pulse"
 class PulsePing(msgspec.Struct, frozen=True, kw_only=True):
     """The envelope of a Pulse ping; every other key is routed through pulse.toml."""
 
-    install_id: str
-    event: str
+    install_id: InstanceId
+    event: Slug
     version: Version
     platform: ShortText
     os: ShortText
