@@ -18,7 +18,7 @@ ServiceMain = Callable[[asyncio.Event], Awaitable[int]]
 
 GC_THRESHOLDS: Final = (100_000, 50, 100)
 FULL_COLLECTION_S: Final = 1.0
-# Measured on the shared 2-core machine with `census ingest` as a subprocess (CPU per 1,000-ping
+# Measured with bench/ingest_gc.py on the shared 2-core machine (CPU per 1,000-ping
 # /v1/batch request from /proc; flood = 64 connections sending 129 headers of 8 kB each for 15 s,
 # the hostile-input suite's; RSS peak sampled from /proc every 0.1 s; base RSS 46 MB):
 #   gen0, gen1, gen2       full collection   CPU per batch    RSS peak under the flood
@@ -26,10 +26,11 @@ FULL_COLLECTION_S: Final = 1.0
 #   10_000, 10, 10         never             23.8-30.7 ms     254 MB
 #   100_000, 50, 100       never             20.3-22.0 ms     646-688 MB (the 525-650 MB seen)
 #   700, 10, 10            every 1 s         31.4 ms          127-214 MB
-#   100_000, 50, 100       every 1 s         22.7-31.9 ms     151-177 MB; 188 MB with 128
+#   100_000, 50, 100       every 1 s         22.7-31.9 ms     151-257 MB; 188 MB with 128
 #                                                             connections and 400 headers each
-# (the CPU figures vary by a third between runs on this machine; a full collection of a running
-# ingest took 6-9 ms). The flood's garbage is cycles holding a 256 KiB socket read each: aiohttp
+# (the "never" rows come from the same harness before the periodic collection existed; the CPU
+# figures vary by a third between runs on this machine; a full collection of a running ingest
+# took 6-9 ms). The flood's garbage is cycles holding a 256 KiB socket read each: aiohttp
 # queues a parser exception per read after a malformed head, and its traceback holds the frame
 # that read the data. Objects of a live connection are promoted to the old generation, which
 # Python collects rarely whatever gen0's threshold, so only a periodic full collection bounds

@@ -28,10 +28,10 @@ from services.ingest.validate import _refuse_repeated_keys as refuse_repeated_ke
 T = TypeVar("T")
 
 _ANY: Final = msgspec.json.Decoder()
+TOO_DEEP: Final = "JSON nested too deeply to be a ping"
 
 InstanceId = Annotated[str, msgspec.Meta(min_length=1, description="the product's own install id")]
 """An install id as a product sends it: never empty (every empty one would be the same install)."""
-TOO_DEEP: Final = "JSON nested too deeply to be a ping"
 
 
 @dataclass(frozen=True, slots=True)
