@@ -161,7 +161,8 @@ class Throttle:
 class ThrottleRepeats(logging.Filter):
     """Warnings and errors through a Throttle: a flood (aiokafka logs thousands of "Unable connect
     to node" errors a second while Kafka is down) becomes its first line, then one line per
-    interval saying how many like it were suppressed. Lower levels pass untouched."""
+    interval saying how many like it were suppressed. aiohttp's lines of any level too, since a
+    client triggers those at will (one per malformed request). Other lower levels pass."""
 
     def __init__(self, throttle: Throttle) -> None:
         super().__init__()
@@ -171,9 +172,8 @@ class ThrottleRepeats(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self._reporting:
             return True  # a report of ours, logged from below
-        admitted = record.levelno < logging.WARNING or self._throttle.admit(
-            (record.name, record.levelno, str(record.msg))
-        )
+        exempt = record.levelno < logging.WARNING and not record.name.startswith("aiohttp.")
+        admitted = exempt or self._throttle.admit((record.name, record.levelno, str(record.msg)))
         self._report(self._throttle.due())  # before this record: the counts are older
         return admitted
 

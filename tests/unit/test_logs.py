@@ -132,3 +132,14 @@ def test_info_lines_are_never_throttled(captured: io.StringIO) -> None:
     for _ in range(100):
         logging.getLogger("services.aggregator.flush").info("flushed %s pings", 10)
     assert len(captured.getvalue().splitlines()) == 100
+
+
+def test_a_flood_of_malformed_requests_is_throttled_too(captured: io.StringIO) -> None:
+    logger = logging.getLogger("aiohttp.server")
+    for _ in range(1000):
+        try:
+            raise BadHttpMessage("Too many headers received")
+        except BadHttpMessage as exc:
+            logger.exception("Error handling request from %s", "203.0.113.9", exc_info=exc)
+    (line,) = captured.getvalue().splitlines()  # the rest are counted, reported after 10 s
+    assert json.loads(line)["message"] == "refused a malformed HTTP request (400)"
