@@ -11,6 +11,7 @@ from schemas.ping import AttrText, Count
 from services.ingest.compat import lenient
 from services.ingest.compat.common import (
     CompatContext,
+    InstanceId,
     decode_json,
     dropped_by_design,
     finish,
@@ -86,7 +87,7 @@ class FlowFusePlatform(msgspec.Struct, frozen=True):
 
 
 class FlowFusePing(msgspec.Struct, frozen=True, rename={"instance_id": "instanceId"}):
-    instance_id: str
+    instance_id: InstanceId
     os: FlowFuseOs | None = None
     env: FlowFuseEnv | None = None
     platform: FlowFusePlatform | None = None

@@ -11,6 +11,7 @@ from schemas.ping import Arch, AttrText, Count, ShortText, UtcTime, Version
 from services.ingest.compat import lenient
 from services.ingest.compat.common import (
     CompatContext,
+    InstanceId,
     decode_json,
     dropped_by_design,
     finish,
@@ -53,7 +54,7 @@ class MaestroHubExecutions(msgspec.Struct, frozen=True):
 
 
 class MaestroHubReport(msgspec.Struct, frozen=True, kw_only=True):
-    instance_id: str
+    instance_id: InstanceId
     event: str = "report"
     version: Version | None = None
     os: ShortText | None = None

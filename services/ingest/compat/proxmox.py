@@ -11,6 +11,7 @@ from schemas.ping import AttrText, Count
 from services.ingest.compat import bashjson, lenient
 from services.ingest.compat.common import (
     CompatContext,
+    InstanceId,
     decode_json,
     dropped_by_design,
     finish,
@@ -20,7 +21,7 @@ from services.ingest.compat.common import (
     unknown_fields,
 )
 from services.ingest.compat.names import arch_name
-from services.ingest.validate import Checked, Rejection
+from services.ingest.validate import Checked, Rejection, is_repeated_key
 
 PRODUCT: Final = "proxmox-scripts"
 INCUS: Final = "incus"
@@ -52,7 +53,7 @@ Number = Count | str | None
 
 
 class ProxmoxReport(msgspec.Struct, frozen=True, kw_only=True):
-    random_id: str
+    random_id: InstanceId
     execution_id: str | None = None
     type: AttrText | None = None
     nsapp: AttrText
@@ -86,22 +87,40 @@ def category_for(exit_code: int) -> str:
     return CATEGORY_BY_CODE.get(exit_code, "unknown")
 
 
+def _unrepairable(first: Rejection) -> Rejection:
+    return Rejection(
+        400,
+        "invalid_json",
+        "$",
+        first.reason + " (not repairable: only control characters and unit suffixes on numbers "
+        f"are repaired, in a body of at most {bashjson.REPAIR_MAX_BYTES} bytes)",
+    )
+
+
 def _decode(body: bytes) -> Any:
+    """The report as JSON, repaired first if bash broke it; repeated keys refused either way."""
     try:
         return decode_json(body)
     except Rejection as first:
+        if is_repeated_key(first):
+            raise  # well-formed JSON: nothing to repair, and the rule of every route
+        body = _repaired(body, first)
         try:
-            return decode_json(bashjson.repair(body))
-        except bashjson.AmbiguousValue as exc:
-            raise Rejection(400, "invalid_json", f"$.{exc.field}", str(exc)) from None
-        except Rejection:
-            raise Rejection(
-                400,
-                "invalid_json",
-                "$",
-                first.reason + " (not repairable: only control "
-                "characters and unit suffixes on numbers are repaired)",
-            ) from None
+            return decode_json(body)
+        except Rejection as second:
+            raise second if is_repeated_key(second) else _unrepairable(first) from None
+
+
+def _repaired(body: bytes, first: Rejection) -> bytes:
+    try:
+        repaired = bashjson.repair(body)
+    except bashjson.AmbiguousValue as exc:
+        raise Rejection(400, "invalid_json", f"$.{exc.field}", str(exc)) from None
+    except bashjson.TooManyDigits as exc:
+        raise Rejection(422, "invalid_ping", f"$.{exc.field}", str(exc)) from None
+    if repaired is None:
+        raise _unrepairable(first)
+    return repaired
 
 
 def _number(field: str, value: int | str | None) -> int | None:
@@ -111,10 +130,12 @@ def _number(field: str, value: int | str | None) -> int | None:
         return None
     try:
         number = bashjson.number_with_unit(field, value)
-    except bashjson.AmbiguousValue as exc:
+    except (bashjson.AmbiguousValue, bashjson.TooManyDigits) as exc:
         raise Rejection(422, "invalid_ping", f"$.{field}", str(exc)) from None
     if number is None:
-        raise Rejection(422, "invalid_ping", f"$.{field}", f"Expected a number, got {value!r}")
+        raise Rejection(
+            422, "invalid_ping", f"$.{field}", f"Expected a number, got {bashjson.shown(value)}"
+        )
     return number
 
 
