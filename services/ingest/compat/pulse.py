@@ -11,6 +11,7 @@ from schemas.compat import PULSE, PULSE_FREE_TIER, PULSE_PAID_TIERS, PULSE_RENAM
 from schemas.ping import Arch, Count, ShortText, UtcTime, Version
 from services.ingest.compat.common import (
     CompatContext,
+    InstanceId,
     decode_json,
     finish,
     install_uuid,
@@ -27,7 +28,7 @@ class PulsePing(msgspec.Struct, frozen=True, kw_only=True):
     replaced by booleans; every other key is routed through pulse.toml. The documented shape
     (OpenAPI): the adapter hands every value to the tolerant reader as sent."""
 
-    install_id: str
+    install_id: InstanceId
     event: str
     version: Version | None = None
     platform: ShortText | None = None
@@ -73,9 +74,12 @@ def _first_schema(raw: dict[str, Any], attrs: dict[str, Any], dropped: list[str]
 
 
 def _install_id(ctx: CompatContext, raw: dict[str, Any]) -> Any:
-    """A UUID kept, another string keyed; anything else goes to the reader, which refuses it."""
+    """A UUID kept, another string keyed; anything else goes to the reader, which refuses it.
+    An empty string is no id (every empty one would be the same install): missing."""
     value = raw.get("install_id")
-    return install_uuid(ctx, PRODUCT, value, keep_uuid=True) if isinstance(value, str) else value
+    if isinstance(value, str) and value.strip():
+        return install_uuid(ctx, PRODUCT, value, keep_uuid=True)
+    return None if isinstance(value, str) else value
 
 
 def adapt(body: bytes, ctx: CompatContext) -> Checked:
