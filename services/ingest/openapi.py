@@ -10,6 +10,7 @@ import msgspec
 from schemas.catalog import Catalogs
 from schemas.jsonschema import catalog_ping_schemas
 from schemas.ping import Ping
+from services.ingest.compat.novu import IDENTITY as NOVU_IDENTITY
 from services.ingest.compat.registry import CompatRoute
 from services.ingest.replies import Accepted, Error
 
@@ -66,24 +67,34 @@ def _responses() -> dict[str, Any]:
 _TOLERATED: Final = "optional: a value of another shape is dropped and listed, never refused"
 
 
+_NAMED: Final = {"type": "string", "pattern": r"\S", "description": "the product's own install id"}
+"""An install id a body must carry (not blank), where either of two keys may carry it."""
+
+
 def _tolerant(components: dict[str, Any]) -> dict[str, Any]:
     """A compat body's schemas as the gateway reads them (DESIGN §3): a required field must have
     its shape; an optional one may hold anything (a wrong value costs that field, not the ping),
-    so its documented shape is kept beside an `{}` that admits every value."""
+    so its documented shape is kept beside an `{}` that admits every value. A body whose install
+    may be named by either of two keys (Novu's) needs one of them, as the adapter does."""
     out: dict[str, Any] = {}
     for name, schema in components.items():
         required = set(schema.get("required", ()))
         properties = schema.get("properties")
         if properties:
+            either = set(NOVU_IDENTITY) <= set(properties)
             schema = {
                 **schema,
                 "properties": {
                     key: value
-                    if key in required
+                    if key in required or (either and key in NOVU_IDENTITY)
                     else {"anyOf": [value, {}], "description": _TOLERATED}
                     for key, value in properties.items()
                 },
             }
+            if either:
+                schema["anyOf"] = [
+                    {"required": [key], "properties": {key: _NAMED}} for key in NOVU_IDENTITY
+                ]
         out[name] = schema
     return out
 

@@ -239,10 +239,15 @@ async def test_100000_nested_unknown_keys_neither_freeze_nor_block(
 
 
 @pytest.mark.parametrize("shape", list(hostile.LONG_NUMBERS))
-async def test_a_proxmox_number_past_4300_digits_is_a_4xx(gateway: Gateway, shape: str) -> None:
+async def test_a_proxmox_number_past_4300_digits_is_never_a_500(
+    gateway: Gateway, shape: str
+) -> None:
     body = hostile.proxmox_with(*hostile.LONG_NUMBERS[shape])
     status, reply = await post(gateway.url, body, route=hostile.PROXMOX)
-    assert 400 <= status < 500, reply
+    # The tolerant reader: a number that cannot be a count costs that field (202), or, where
+    # bash's units make it ambiguous, the report (4xx); never a 5xx, never the digits kept.
+    assert status == 202 or 400 <= status < 500, reply
+    assert hostile.LONG_DIGITS[:50] not in str(reply)
     await still_healthy(gateway)
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.ingest import encode, pulse_ping
 from tests.support.pipeline import Pipeline, running_pipeline
+from tests.support.processes import ServiceProcess
 from tests.support.prometheus import (
     DEPLOY,
     FOREIGN_METRICS,
@@ -29,6 +30,7 @@ from tests.support.prometheus import (
     recorded_names,
     rules,
 )
+from tests.support.retention import as_role
 from tests.support.stack import StackEndpoints
 
 PINGS: Final = 20
@@ -38,13 +40,14 @@ JOBS: Final = tuple(
 )
 
 
-def ops_ports(pipeline: Pipeline) -> dict[str, int]:
+def ops_ports(pipeline: Pipeline, dashboard: ServiceProcess) -> dict[str, int]:
     """Each deployed job's target, as the ops port of the matching test process."""
     assert pipeline.retention is not None
     ports = {
         "census-ingest": pipeline.ingest.ops_port,
         "census-aggregator": pipeline.aggregator.ops_port,
         "census-retention": pipeline.retention.ops_port,
+        "census-dashboard": dashboard.ops_port,
     }
     assert set(ports) == set(JOBS)
     return ports
@@ -53,10 +56,11 @@ def ops_ports(pipeline: Pipeline) -> dict[str, int]:
 @dataclass
 class Observed:
     pipeline: Pipeline
+    dashboard: ServiceProcess
     prometheus: PrometheusServer
 
     def ops_ports(self) -> dict[str, int]:
-        return ops_ports(self.pipeline)
+        return ops_ports(self.pipeline, self.dashboard)
 
 
 def scrape_config(ports: dict[str, int]) -> str:
@@ -80,14 +84,29 @@ async def observed(
     async with running_pipeline(
         bootstrap=stack_endpoints.bootstrap, dsn=database, logs=work, with_retention=True
     ) as pipeline:
-        config = work / "prometheus.yml"
-        config.write_text(scrape_config(ops_ports(pipeline)))
-        storage = work / "tsdb"
-        storage.mkdir()
-        async with PrometheusServer(
-            config, storage, free_port(), work / "prometheus.log"
-        ) as prometheus:
-            yield Observed(pipeline, prometheus)
+        dashboard_ops = free_port()
+        dashboard = ServiceProcess(
+            ["dashboard"],
+            {
+                "CENSUS_PG_DSN": as_role(database, "census_analyst"),
+                "CENSUS_DASHBOARD_PORT": str(free_port()),
+                "CENSUS_DASHBOARD_OPS_PORT": str(dashboard_ops),
+            },
+            dashboard_ops,
+            work / "dashboard.log",
+        )
+        await dashboard.start()
+        try:
+            config = work / "prometheus.yml"
+            config.write_text(scrape_config(ops_ports(pipeline, dashboard)))
+            storage = work / "tsdb"
+            storage.mkdir()
+            async with PrometheusServer(
+                config, storage, free_port(), work / "prometheus.log"
+            ) as prometheus:
+                yield Observed(pipeline, dashboard, prometheus)
+        finally:
+            await dashboard.stop()
 
 
 async def eventually(

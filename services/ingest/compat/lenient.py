@@ -46,34 +46,37 @@ def _struct_of(kind: Any) -> type[msgspec.Struct] | None:
 
 
 def _remove(body: Any, path: str, kind: type[msgspec.Struct]) -> str | None:
-    """Delete the value at `path` from `body` if it is an optional field that is present; the
-    dotted field name (list indexes left out) when it was, else None."""
+    """Delete from `body` the optional field that holds the wrong value at `path`: the field the
+    path ends at, or else the innermost optional field that contains it (a wrong item of a list
+    costs the list). Its dotted name (list indexes left out), or None when only a required field
+    holds it."""
     steps = _STEP.findall(path[1:])
     if not steps or "".join(f".{k}" if k else f"[{i}]" for k, i in steps) != path[1:]:
         return None
     node: Any = body
     struct: type[msgspec.Struct] | None = kind
     names: list[str] = []
-    for number, (key, index) in enumerate(steps):
-        last = number == len(steps) - 1
+    innermost: tuple[dict[str, Any], str, str] | None = None  # (its object, key, dotted name)
+    for key, index in steps:
         if index:
             if not isinstance(node, list) or int(index) >= len(node):
-                return None
-            node = node[int(index)]
+                break
+            node, struct = node[int(index)], struct
             continue
         if struct is None or not isinstance(node, dict) or key not in node:
-            return None
+            break
         field = {f.encode_name: f for f in msgspec.structs.fields(struct)}.get(key)
         if field is None:
-            return None
+            break
         names.append(key)
-        if last:
-            if field.required:
-                return None
-            del node[key]
-            return ".".join(names)
+        if not field.required:
+            innermost = (node, key, ".".join(names))
         node, struct = node[key], _struct_of(field.type)
-    return None
+    if innermost is None:
+        return None
+    holder, key, name = innermost
+    del holder[key]
+    return name
 
 
 def convert(raw: dict[str, Any], kind: type[T]) -> tuple[T, list[str]]:

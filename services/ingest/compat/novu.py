@@ -119,14 +119,18 @@ def _megabytes(value: float | None) -> int | None:
     return None if value is None else int(value // _MB)
 
 
+IDENTITY: Final = ("distinct_id", "instanceId")
+"""Novu names its install by either key (the wire's names): a body needs one of them, non-blank."""
+
+
 def _install(ctx: CompatContext, distinct_id: str | None, instance_id: str | None, at: str) -> Any:
-    raw = (distinct_id or instance_id or "").strip()
+    raw = next((v.strip() for v in (distinct_id, instance_id) if v and v.strip()), "")
     if not raw:
         raise Rejection(
             422,
             "invalid_ping",
             f"{at}distinct_id",
-            "Object missing required field `distinct_id`: a report is counted per instance",
+            "missing: a report is counted per instance, named by distinct_id or instanceId",
         )
     return install_uuid(ctx, PRODUCT, raw, keep_uuid=False)
 
