@@ -77,4 +77,4 @@ def main(argv: list[str]) -> int:
         return 2
     configure_logging("dashboard", settings.log)
     warn_unknown_variables(DashboardSettings, "CENSUS_DASHBOARD_", log)
-    return run_service(lambda stop: serve(settings, stop))
+    return run_service(lambda stop: serve(settings, stop), serves_http=True)

@@ -153,4 +153,6 @@ def main(argv: list[str]) -> int:
         from dataclasses import replace
 
         return _supervise(replace(settings, workers=workers), argv)
-    return run_service(lambda stop: serve(settings, stop, reuse_port=args.reuse_port))
+    return run_service(
+        lambda stop: serve(settings, stop, reuse_port=args.reuse_port), serves_http=True
+    )

@@ -47,5 +47,17 @@ def test_a_cycle_made_while_serving_is_freed_within_a_few_collection_intervals(
         freed_after.append(loop.time() - started)
         return 0
 
-    assert run_service(main) == 0, "a cycle made while serving was not freed within 5 intervals"
+    assert run_service(main, serves_http=True) == 0, (
+        "a cycle made while serving was not freed within 5 intervals"
+    )
     assert freed_after[0] < 5 * FULL_COLLECTION_S
+
+
+def test_a_service_without_a_public_http_server_has_no_periodic_collection(
+    restore_gc: None,
+) -> None:
+    async def main(stop: asyncio.Event) -> int:
+        names = {task.get_name() for task in asyncio.all_tasks()}
+        return 1 if "gc" in names else 0
+
+    assert run_service(main) == 0
