@@ -18,16 +18,20 @@ class Bar:
     op: str  # ">=" or "<="
     target: float
     why: str = ""
+    target_text: str = ""  # when the target is not a constant, e.g. "the previous run's x1.1"
 
     def verdict(self, figures: Mapping[str, Any]) -> str:
         value = figures.get(self.figure)
         if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
             return NOT_MEASURED
+        if math.isnan(self.target):
+            return NOT_MEASURED
         met = value >= self.target if self.op == ">=" else value <= self.target
         return "met" if met else "missed"
 
     def label(self) -> str:
-        return f"{self.figure} {self.op} {self.target:g}"
+        target = self.target_text or f"{self.target:g}"
+        return f"{self.figure} {self.op} {target}"
 
 
 def report(bars: Sequence[Bar], figures: Mapping[str, Any]) -> dict[str, str]:
