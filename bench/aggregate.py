@@ -405,9 +405,9 @@ async def migrated_database(admin: asyncpg.Connection, name: str) -> AsyncIterat
 
 async def preloaded(
     label: str, topic: str, records: Iterable[PingRecord]
-) -> tuple[int, int, InstallDayRows]:
+) -> tuple[int, int, InstallDayRows, int]:
     """Encodes `records` into `topic` (keyed by install, as ingest does) and folds them into the
-    install-day rows they produce; returns (pings, distinct installs, rows)."""
+    install-day rows they produce; returns (pings, distinct installs, rows, record bytes)."""
     rows = InstallDayRows()
     values: list[tuple[bytes, bytes]] = []
     for record in records:
@@ -416,7 +416,7 @@ async def preloaded(
     installs = len({key for key, _ in values})
     progress(f"{label}: {len(values):,} pings of {installs:,} installs, {len(rows):,} install-days")
     await preload(topic, values)
-    return len(values), installs, rows
+    return len(values), installs, rows, sum(len(v) for _, v in values)
 
 
 def part_costs(agg: dict[str, float], pings: int, prefix: str) -> dict[str, Any]:
@@ -440,11 +440,54 @@ def part_costs(agg: dict[str, float], pings: int, prefix: str) -> dict[str, Any]
     }
 
 
+async def table_sizes(conn: asyncpg.Connection) -> dict[str, float]:
+    """Bytes on disk (with indexes and TOAST) of the per-install tables, and the rollups' bytes
+    per day: per table, its non-empty day partitions' bytes over their number (a day's rollup
+    rows are spread over days ahead too, DAU/WAU/MAU windows; empty partitions made ahead are
+    left out)."""
+
+    async def leaves(table: str) -> list[str]:
+        rows = await conn.fetch(
+            "SELECT relid::regclass::text FROM pg_partition_tree($1::regclass) WHERE isleaf",
+            table,
+        )
+        return [r[0] for r in rows] or [table]  # a table that is not partitioned is its own leaf
+
+    async def size(relations: list[str]) -> int:
+        return sum(
+            [
+                int(await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", r))
+                for r in relations
+            ]
+        )
+
+    rollup_tables = await conn.fetch(
+        """SELECT c.relname::text FROM pg_class c
+            WHERE c.relname LIKE 'rollup\\_%' AND c.relname <> 'rollup_source'
+              AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+              AND c.relnamespace = current_schema()::regnamespace"""
+    )
+    per_day = 0.0
+    for (table,) in rollup_tables:
+        filled = [
+            leaf
+            for leaf in await leaves(table)
+            if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {leaf})")
+        ]
+        partitioned = filled and filled[0] != table
+        per_day += await size(filled) / (len(filled) if partitioned else DAYS)
+    return {
+        "install_days": await size(await leaves("install_days")),
+        "install_activity": await size(await leaves("install_activity")),
+        "rollups_per_day": per_day,
+    }
+
+
 async def measure_mix(
     admin: asyncpg.Connection, label: str, prefix: str, topic: str, records: Iterable[PingRecord]
 ) -> dict[str, Any]:
     """Consume-only, the COPY floor and `census aggregate` on the same pings."""
-    pings, installs, rows = await preloaded(label, topic, records)
+    pings, installs, rows, record_bytes = await preloaded(label, topic, records)
     progress(f"{label}: consume-only")
     consume_s, consume_cpu = await consume_only(topic, pings)
     async with migrated_database(admin, f"census_bench_{uuid.uuid4().hex[:8]}") as dsn:
@@ -455,6 +498,7 @@ async def measure_mix(
         agg = await aggregate(topic, dsn, pings)
         conn = await asyncpg.connect(dsn)
         install_days = int(await conn.fetchval("SELECT count(*) FROM install_days"))
+        sizes = await table_sizes(conn)
         await conn.close()
     consume_rate = pings / consume_s
     floor_rate = pings / floor.seconds
@@ -483,6 +527,13 @@ async def measure_mix(
         f"{prefix}aggregator_rss_mb" if prefix else "aggregator_rss_mb_write_heavy": round(
             agg["rss"], 1
         ),
+        # Storage, as stored right after the run (indexes and not yet vacuumed row versions in).
+        f"{prefix}record_bytes": round(record_bytes / pings, 1),
+        f"{prefix}install_days_bytes_per_row": round(sizes["install_days"] / install_days, 1),
+        f"{prefix}install_activity_bytes_per_install": round(
+            sizes["install_activity"] / installs, 1
+        ),
+        f"{prefix}rollup_bytes_per_day": round(sizes["rollups_per_day"]),
         **part_costs(agg, pings, prefix),
     }
 
@@ -492,7 +543,7 @@ async def measure_fleet(admin: asyncpg.Connection) -> dict[str, Any]:
     topic = f"census.bench.fleet.{uuid.uuid4().hex[:8]}"
     rng = random.Random(11)
     try:
-        pings, installs, rows = await preloaded(
+        pings, installs, rows, _ = await preloaded(
             "fleet", topic, mixes.fleet(rng, FLEET_INSTALLS, FLEET_DAYS)
         )
         del rows
