@@ -49,8 +49,9 @@ from bench.proc import (  # noqa: E402
 from schemas.record import PingRecord, decode_record, encode_record  # noqa: E402
 from services.migrate.migrations import discover  # noqa: E402
 from services.migrate.runner import migrate  # noqa: E402
-from tests.support.ingest import free_port, pulse_ping  # noqa: E402
+from tests.support.ingest import TEST_ID_SECRET, free_port, pulse_ping  # noqa: E402
 from tests.support.kafka import delete_topic  # noqa: E402
+from tests.support.processes import KAFKA_CONNECTED  # noqa: E402
 
 BOOTSTRAP = os.environ.get("CENSUS_BENCH_KAFKA", "127.0.0.1:29092")
 ADMIN_DSN = os.environ.get("CENSUS_BENCH_PG_DSN", "postgresql://census@127.0.0.1:56432/census")
@@ -61,8 +62,6 @@ FLEET_INSTALLS = int(os.environ.get("CENSUS_BENCH_FLEET_INSTALLS", "1000000"))
 FLEET_DAYS = int(os.environ.get("CENSUS_BENCH_FLEET_DAYS", "2"))
 DAYS = 7
 PARTITIONS = 6
-# Ingest refuses to start without an id secret of its own once compat is on: a bench's own.
-ID_SECRET = "census-bench-id-secret-0123456789"
 LOCAL_PG = listener_pid(int(ADMIN_DSN.rpartition(":")[2].split("/")[0])) is not None
 
 BARS = (
@@ -261,7 +260,10 @@ LAG_SECONDS = int(os.environ.get("CENSUS_BENCH_LAG_SECONDS", "30"))
 LAG_BATCH = 50
 
 
-async def wait_ready(url: str, process: subprocess.Popen[bytes], within_s: float = 60) -> None:
+async def wait_ready(
+    url: str, process: subprocess.Popen[bytes], within_s: float = 60, line: str | None = None
+) -> None:
+    """Until `url` answers 200 (and, with `line`, its body has that line)."""
     import aiohttp
 
     deadline = time.perf_counter() + within_s
@@ -271,7 +273,8 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes], within_s: float
                 raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
             try:
                 async with session.get(url) as reply:
-                    if reply.status == 200:
+                    body = await reply.text()
+                    if reply.status == 200 and (line is None or line in body.splitlines()):
                         return
             except aiohttp.ClientError:
                 pass
@@ -300,7 +303,7 @@ async def e2e_lag(dsn: str) -> dict[str, float]:
         "CENSUS_INGEST_OPS_PORT": str(ingest_ops),
         "CENSUS_AGGREGATOR_OPS_PORT": str(aggregator_ops),
         "CENSUS_INGEST_RATE_PER_S": "0",
-        "CENSUS_INGEST_ID_SECRET": ID_SECRET,
+        "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
         "CENSUS_LOG_LEVEL": "WARNING",
     }
     ingest = spawn_service("ingest", env)
@@ -309,7 +312,8 @@ async def e2e_lag(dsn: str) -> dict[str, float]:
     seen: list[tuple[float, int]] = []  # (time of the poll, pings visible)
     total = 0
     try:
-        await wait_ready(f"http://127.0.0.1:{ingest_ops}/readyz", ingest)
+        # Ready means "answers"; the producer reaching Kafka is the gauge.
+        await wait_ready(f"http://127.0.0.1:{ingest_ops}/metrics", ingest, line=KAFKA_CONNECTED)
         await wait_ready(f"http://127.0.0.1:{aggregator_ops}/readyz", aggregator)
         conn = await asyncpg.connect(dsn)
         sending = True

@@ -37,7 +37,8 @@ from bench.proc import (  # noqa: E402
     peak_rss_mb,
 )
 from services.ingest.compat.registry import PATHS as COMPAT_PATHS  # noqa: E402
-from tests.support.ingest import encode, free_port, pulse_ping  # noqa: E402
+from tests.support.ingest import TEST_ID_SECRET, encode, free_port, pulse_ping  # noqa: E402
+from tests.support.processes import KAFKA_CONNECTED  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
 BOOTSTRAP = os.environ.get("CENSUS_BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:29092")
@@ -119,12 +120,14 @@ def run_wrk(url: str, script: str, seconds: int) -> dict[str, float]:
     }
 
 
-def wait_http(url: str, within_s: float = 60.0) -> None:
+def wait_http(url: str, within_s: float = 60.0, line: str | None = None) -> None:
+    """Until `url` answers 200 (and, with `line`, its body has that line)."""
     deadline = time.monotonic() + within_s
     while True:
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
+                body = response.read().decode()
+                if response.status == 200 and (line is None or line in body.splitlines()):
                     return
         except OSError:
             pass
@@ -248,8 +251,7 @@ def main() -> int:
         "CENSUS_INGEST_PORT": str(port),
         "CENSUS_INGEST_OPS_PORT": str(ops_port),
         "CENSUS_INGEST_RATE_PER_S": "0",
-        # Ingest refuses to start without an id secret of its own once compat is on.
-        "CENSUS_INGEST_ID_SECRET": "census-bench-id-secret-0123456789",
+        "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
         "CENSUS_LOG_LEVEL": "WARNING",
     }
     command = os.environ.get("CENSUS_BENCH_INGEST_CMD", str(ROOT / ".venv" / "bin" / "census"))
@@ -265,12 +267,14 @@ def main() -> int:
     kafka_cpu = 0.0
     try:
         wait_port(bare_port)
-        wait_http(f"http://127.0.0.1:{ops_port}/readyz")
+        # Ready means "answers"; the producer reaching Kafka is the gauge.
+        wait_http(f"http://127.0.0.1:{ops_port}/metrics", line=KAFKA_CONNECTED)
         for case in compat_cases:
             status = preflight(ingest_url + case.route, case.bodies[0])
             if status != 202:
                 print(
-                    f"note: {case.product}: POST {case.route} answered {status}, not 202: skipped, no figure"
+                    f"note: {case.product}: POST {case.route} answered {status}, not 202: "
+                    "skipped, no figure"
                 )
                 continue
             targets.append(

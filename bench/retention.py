@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from services.migrate.migrations import discover
 from services.migrate.runner import migrate
 from services.retention.metrics import RetentionMetrics
-from services.retention.plan import Horizons
+from services.retention.plan import Horizons, RegisteredTable
 from services.retention.store import PgRetentionStore
 from services.retention.worker import PassOptions, RetentionPass
 
@@ -163,8 +163,8 @@ async def purge_by_delete(dsn: str) -> tuple[float, float, int]:
     try:
         store = PgRetentionStore(conn, lock_timeout_ms=LOCK_TIMEOUT_MS)
         cutoff = TODAY - dt.timedelta(days=HORIZON - 1)
-        state = await store.table_state("install_days", "install")
-        expired = [p.name for p in state.partitions if p.day < cutoff]
+        state = await store.table_state(RegisteredTable("install_days", "install"))
+        expired = [p.name for p in state.partitions if p.upper is not None and p.upper <= cutoff]
         deleted = 0
         async with Writer(dsn) as writer:
             started = time.monotonic()

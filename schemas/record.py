@@ -8,9 +8,13 @@ from typing import Annotated, Final
 
 import msgspec
 
-from schemas.ping import AttrValue, Count
+from schemas.ping import UNKNOWN, AttrValue, Count
 
 SCHEMA_VERSION: Final = 1
+
+NOT_KNOWN: Final = UNKNOWN
+"""The version, platform, os or arch of a record whose client did not say: never a known value
+(the wire's `schemas.ping.UNKNOWN`, under the name the aggregator reads best)."""
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 """A product, event, attr or count name in a record. Not the ingest pattern: a consumer looks each
@@ -35,6 +39,10 @@ class PingRecord(msgspec.Struct, frozen=True, kw_only=True, array_like=False, gc
     ping_id: uuid.UUID | None = None
     attrs: dict[Name, AttrValue] = {}
     counts: dict[Name, Count] = {}
+    id_derived: bool = False
+    """`ping_id` was derived by ingest from the ping's content (services/ingest/retryid.py), not
+    sent by the client: a repeat of it is a retry only within minutes of its last sighting.
+    Absent from records written before it existed, which decode as False."""
 
 
 RECORD_ENCODER: Final = msgspec.msgpack.Encoder()

@@ -32,11 +32,46 @@ census_wait_for() {
   done
 }
 
-# Wait until no process has pid $1, at most $2 seconds.
+# True when process $1 is alive: it exists and is not a zombie. `kill -0` alone is not enough: a
+# process killed with -9 stays a zombie where nothing reaps orphans (a container's init without a
+# reaper, some sandboxes), and kill -0 succeeds on a zombie.
+census_alive() {
+  local stat
+  [[ $1 =~ ^[0-9]+$ ]] || return 1
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }  # the state is the field after the command name, which may hold spaces
+  [[ ${stat%% *} != [ZX] ]]
+}
+
+# Prints the pid in pidfile $1 when that process is alive and its command line contains $2 (a
+# recycled pid belongs to another program); fails otherwise.
+census_pidfile_alive() {
+  [[ -f $1 ]] || return 1
+  local pid cmdline; pid=$(<"$1")
+  census_alive "$pid" || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"$2"* ]] || return 1
+  echo "$pid"
+}
+
+# Wait until no process has pid $1 (a zombie counts as gone), at most $2 seconds.
 census_wait_gone() {
   local deadline=$((SECONDS + $2))
-  while kill -0 "$1" 2>/dev/null; do
+  while census_alive "$1"; do
     ((SECONDS >= deadline)) && return 1
     sleep 0.2
   done
+}
+
+# The local stack's CENSUS_INGEST_ID_SECRET: made once, on the first start of ingest, from 32 random
+# bytes, and kept in the data directory (readable by its owner only) so keyed install ids stay the
+# same across restarts. Deployments elsewhere set their own (docs/operations.md).
+census_local_id_secret() {
+  local file=$CENSUS_LOCAL_DIR/ingest-id-secret
+  if [[ ! -s $file ]]; then
+    mkdir -p "$CENSUS_LOCAL_DIR"
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$file.tmp" && mv "$file.tmp" "$file")
+    census_say "generated CENSUS_INGEST_ID_SECRET in $file"
+  fi
+  cat "$file"
 }

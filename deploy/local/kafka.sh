@@ -26,11 +26,7 @@ install() {
   touch "$lib/.complete-$CENSUS_KAFKA_VERSION"
 }
 
-running_pid() {
-  [[ -f $pidfile ]] || return 1
-  local pid; pid=$(<"$pidfile")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
+running_pid() { census_pidfile_alive "$pidfile" "kafka.Kafka $conf"; }
 
 write_config() {
   mkdir -p "$CENSUS_KAFKA_DIR/data"

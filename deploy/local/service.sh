@@ -17,11 +17,7 @@ case $name in
   *) census_die "unknown service '$name' (ingest, aggregate, retention)" ;;
 esac
 
-running_pid() {
-  [[ -f $pidfile ]] || return 1
-  local pid; pid=$(<"$pidfile")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
+running_pid() { census_pidfile_alive "$pidfile" "$census $name"; }
 
 ready() { curl -fs -o /dev/null "http://127.0.0.1:$ops_port/readyz"; }
 
@@ -31,6 +27,10 @@ start() {
   mkdir -p "$dir"
   # The connection settings of the local stack, unless the caller set its own.
   eval "$("$CENSUS_ROOT/deploy/local/stack.sh" env)"
+  if [[ $name == ingest && -z ${CENSUS_INGEST_ID_SECRET:-} ]]; then
+    CENSUS_INGEST_ID_SECRET=$(census_local_id_secret) || exit 1
+    export CENSUS_INGEST_ID_SECRET
+  fi
   setsid nohup "$census" "$name" >>"$logfile" 2>&1 </dev/null &
   echo $! >"$pidfile"
   census_say "starting $name (pid $(<"$pidfile")), log $logfile"

@@ -6,6 +6,7 @@ import dataclasses
 
 from services.common.ops import OpsSettings
 from services.common.settings import (
+    HorizonSettings,
     KafkaSettings,
     LogSettings,
     PostgresSettings,
@@ -20,6 +21,7 @@ class AggregatorSettings:
     pg: PostgresSettings = dataclasses.field(default_factory=PostgresSettings)
     log: LogSettings = dataclasses.field(default_factory=LogSettings)
     ops: OpsSettings = dataclasses.field(default_factory=OpsSettings)
+    horizons: HorizonSettings = dataclasses.field(default_factory=HorizonSettings)
     ops_port: int = setting(
         "CENSUS_AGGREGATOR_OPS_PORT", 9102, "ops server port (0: any free port)"
     )

@@ -214,6 +214,7 @@ class Aggregator:
                     topic=self._topic,
                     claims=claims,
                     records=batch.all_records(),
+                    horizons=self._settings.horizons,
                 )
             except FencedError as exc:
                 log.warning("%s: dropping what is in memory and seeking again", exc)
@@ -227,6 +228,7 @@ class Aggregator:
             self._metrics.batch_size.observe(batch.size)
             self._metrics.rows_written.inc(result.rows_written)
             self._metrics.duplicates.inc(result.duplicates)
+            self._metrics.flushed(result.over_cap, result.events_only, result.too_old)
             self._metrics.last_flush.set(time.time())
             await self._commit_kafka(claims)
 

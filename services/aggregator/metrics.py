@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 DLQ_REASONS = ("undecodable", "unknown_product", "unknown_event")
+SKIP_REASONS = ("over_cap", "past_install_horizon", "past_horizons")
+"""Why a ping moved no per-install figure: its install's cap for the day was reached (counted
+nowhere), it is past the per-install horizon (counted in events only), or past every horizon."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,7 @@ class AggregatorMetrics:
     lag: Gauge
     dlq_records: Counter
     last_flush: Gauge
+    skipped: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> AggregatorMetrics:
@@ -66,7 +70,21 @@ class AggregatorMetrics:
                 "when the last flush committed",
                 registry=registry,
             ),
+            skipped=Counter(
+                p + "skipped_pings",
+                "pings that moved no per-install figure, by reason",
+                ["reason"],
+                registry=registry,
+            ),
         )
         for reason in DLQ_REASONS:
             metrics.dlq_records.labels(reason=reason)
+        for reason in SKIP_REASONS:
+            metrics.skipped.labels(reason=reason)
         return metrics
+
+    def flushed(self, over_cap: int, events_only: int, too_old: int) -> None:
+        """Count what a flush skipped (services.aggregator.flush.FlushResult)."""
+        for reason, n in zip(SKIP_REASONS, (over_cap, events_only, too_old), strict=True):
+            if n:
+                self.skipped.labels(reason=reason).inc(n)

@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 
 from services.aggregator.activity import WINDOWS, Activity, ActivityKey
+from services.aggregator.dedup import StoredIds
 from services.aggregator.rollup import DayKey, InstallDay, RollupDelta
 from services.aggregator.store import ActivityRows, FencedError, OffsetClaim, StoreError
 
@@ -41,6 +42,7 @@ DAY_COLUMNS: Final = [
     "first_ping",
     "last_ping",
     "ping_ids",
+    "retry_ids",
 ]
 ACTIVITY_AHEAD: Final = max(WINDOWS.values()) - 1
 """A sighting on day d changes rollup_activity up to d + 27."""
@@ -152,20 +154,20 @@ class PgTx:
         out: dict[DayKey, InstallDay] = {}
         columns = (
             "d.version, d.platform, d.os, d.arch, d.attrs, d.counts, d.pings, d.first_ping,"
-            " d.last_ping, d.ping_ids"
+            " d.last_ping, d.ping_ids, d.retry_ids"
         )
         async for day, rows in self._rows_by_day(keys, columns):
             for r in rows:
                 self._stored_days.add((day, r[0], r[1]))
                 out[(day, r[0], r[1])] = InstallDay(
-                    r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]
+                    r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12]
                 )
         return out
 
-    async def load_ping_ids(self, keys: list[DayKey]) -> dict[DayKey, bytes]:
-        out: dict[DayKey, bytes] = {}
-        async for day, rows in self._rows_by_day(keys, "d.ping_ids"):
-            out.update(((day, r[0], r[1]), r[2]) for r in rows)
+    async def load_ping_ids(self, keys: list[DayKey]) -> dict[DayKey, StoredIds]:
+        out: dict[DayKey, StoredIds] = {}
+        async for day, rows in self._rows_by_day(keys, "d.ping_ids, d.retry_ids"):
+            out.update(((day, r[0], r[1]), (r[2], r[3])) for r in rows)
         return out
 
     async def load_activity(self, keys: list[ActivityKey]) -> dict[ActivityKey, Activity]:
@@ -222,6 +224,7 @@ class PgTx:
                         r.first_ping,
                         r.last_ping,
                         r.ping_ids,
+                        r.retry_ids,
                     )
                     for k, r in new
                 ],
@@ -237,12 +240,13 @@ class PgTx:
                       SET version = u.version, platform = u.platform, os = u.os, arch = u.arch,
                           attrs = u.attrs, counts = u.counts, pings = u.pings,
                           first_ping = u.first_ping, last_ping = u.last_ping,
-                          ping_ids = u.ping_ids
+                          ping_ids = u.ping_ids, retry_ids = u.retry_ids
                      FROM unnest($2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                                  $7::text[], $8::jsonb[], $9::jsonb[], $10::int[],
-                                 $11::timestamptz[], $12::timestamptz[], $13::bytea[])
+                                 $11::timestamptz[], $12::timestamptz[], $13::bytea[],
+                                 $14::bytea[])
                           AS u(product, install_id, version, platform, os, arch, attrs, counts,
-                               pings, first_ping, last_ping, ping_ids)
+                               pings, first_ping, last_ping, ping_ids, retry_ids)
                     WHERE d.day = $1 AND d.product = u.product AND d.install_id = u.install_id""",
                 day,
                 [k[1] for k, _ in items],
@@ -257,6 +261,7 @@ class PgTx:
                 [r.first_ping for r in rows],
                 [r.last_ping for r in rows],
                 [r.ping_ids for r in rows],
+                [r.retry_ids for r in rows],
             )
 
     async def _save_install_activity(self, activity: Mapping[ActivityKey, Activity]) -> None:
@@ -512,8 +517,9 @@ class PgRollupStore:
         if conn is not None:
             conn.terminate()
 
-    async def ensure_days(self, days: set[dt.date]) -> None:
+    async def ensure_days(self, days: set[dt.date], *, events_only: set[dt.date]) -> None:
         wanted: dict[str, set[dt.date]] = {t: set(days) for t in DAY_TABLES}
+        wanted["rollup_events"] |= events_only
         wanted["rollup_activity"] = {
             d + dt.timedelta(days=i) for d in days for i in range(ACTIVITY_AHEAD + 1)
         }
@@ -524,15 +530,24 @@ class PgRollupStore:
         if not any(missing.values()):
             return
         conn = await self._connection()
+        created = 0
         try:
             for table, ds in missing.items():
                 if ds:
-                    await conn.fetchval(
+                    # Reads the catalog only while retention keeps partitions ahead (the steady
+                    # state); a CREATE here would lock the table against writers and readers.
+                    created += await conn.fetchval(
                         "SELECT census_ensure_day_partitions($1, $2, $3)", table, ds[0], ds[-1]
                     )
         except (*RETRYABLE, asyncpg.PostgresError) as exc:
             await self._on_error(exc)
             raise _store_error(exc) from exc
+        if created:
+            log.warning(
+                "created %d day partition(s) in the flush path: retention is not keeping "
+                "partitions ahead (is census retention running?)",
+                created,
+            )
         for table, ds in missing.items():
             self._ensured.update((table, d) for d in ds)
 

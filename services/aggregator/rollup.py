@@ -2,10 +2,13 @@
 
 Semantics (docs/analysts.md): the day of a ping is the UTC date of its `received_at` (the server's
 clock; a client's `sent_at` may be wrong or missing). An install counts once per day and rollup
-key, under its *last state of the day*: the version, platform, os, arch, attrs and counts of its
-ping with the latest `received_at` (ties: the one consumed last). When a later ping changes that
-state, the install moves from its old rollup keys to the new ones; its ping total moves with it.
-Events are counted per ping, under the ping's own dimension values.
+key, under its *day state*: the union of what it said that day, field by field. Each of version,
+platform, os, arch and every attr and count key holds the last *known* value of the day: the value
+of the last ping (in consumption order, which is the order ingest received the install's pings)
+that carried it; `unknown` (schemas.record.NOT_KNOWN) and an absent key are not known and never
+replace a known value. This union is associative, so any batching gives the same rows. When a
+ping changes the day state, the install moves from its old rollup keys to the new ones; its ping
+total moves with it. Events are counted per ping, under the ping's own dimension values.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import msgspec
 
 from schemas.catalog import Catalogs
-from schemas.record import PingRecord
+from schemas.record import NOT_KNOWN, PingRecord
 from services.aggregator.histogram import BUCKETS
 
 DayKey = tuple[dt.date, str, uuid.UUID]
@@ -34,6 +38,7 @@ EventKey = tuple[dt.date, str, str, str]
 """(day, product, event, dimensions as canonical JSON)."""
 
 _JSON = msgspec.json.Encoder(order="sorted")
+T = TypeVar("T")
 
 
 def utc_day(moment: dt.datetime) -> dt.date:
@@ -53,9 +58,19 @@ def attr_text(value: str | bool) -> str:
     return value
 
 
+def union(old: dict[str, T], new: dict[str, T]) -> dict[str, T]:
+    """`old`'s entries with `new`'s over them. Never mutates either; returns one of them when it
+    holds the whole union (the usual case: a client sends the same keys every time)."""
+    if not new or old is new:
+        return old
+    if not old or (len(new) >= len(old) and new.keys() >= old.keys()):
+        return new
+    return {**old, **new}
+
+
 @dataclass(slots=True)
 class InstallDay:
-    """An install's day: its last state and its totals (one row of install_days)."""
+    """An install's day: its day state (the union of its pings) and totals (a row of install_days)."""
 
     version: str
     platform: str
@@ -67,29 +82,9 @@ class InstallDay:
     first_ping: dt.datetime
     last_ping: dt.datetime
     ping_ids: bytes = b""
-    """The 16-byte ids of the pings counted in this row, concatenated (services.aggregator.dedup)."""
-
-    def take_state(self, other: InstallDay) -> None:
-        self.version = other.version
-        self.platform = other.platform
-        self.os = other.os
-        self.arch = other.arch
-        self.attrs = other.attrs
-        self.counts = other.counts
-
-
-def unique_pings(records: Iterable[PingRecord]) -> list[PingRecord]:
-    """Drop repeats of a ping_id within one batch (the first one consumed stays)."""
-    seen: set[int] = set()  # UUID.int: hashing a UUID itself is a Python-level call
-    out: list[PingRecord] = []
-    for record in records:
-        if record.ping_id is not None:
-            number = record.ping_id.int
-            if number in seen:
-                continue
-            seen.add(number)
-        out.append(record)
-    return out
+    """Client-sent ids of the latest pings counted in this row (services.aggregator.dedup)."""
+    retry_ids: bytes = b""
+    """Derived ids sighted lately in this row, each with its last sighting (dedup)."""
 
 
 def reduce_days(
@@ -98,7 +93,8 @@ def reduce_days(
     """Fold records, in consumption order, into one InstallDay per (day, product, install).
 
     `days` are the records' UTC days when the caller has them already. A record's attrs and
-    counts dicts are shared, never copied: nothing here mutates them.
+    counts dicts are shared, never copied or mutated (`union` makes new dicts). Ping ids are
+    dedup's business, not this fold's.
     """
     if days is None:
         days = [utc_day(r.received_at) for r in records]
@@ -118,22 +114,36 @@ def reduce_days(
                 1,
                 at,
                 at,
-                b"" if record.ping_id is None else record.ping_id.bytes,
             )
             continue
         current.pings += 1
-        if record.ping_id is not None:
-            current.ping_ids += record.ping_id.bytes
         if at < current.first_ping:
             current.first_ping = at
-        if at >= current.last_ping:
+        if at > current.last_ping:
             current.last_ping = at
+        if record.version != NOT_KNOWN:
             current.version = record.version
+        if record.platform != NOT_KNOWN:
             current.platform = record.platform
+        if record.os != NOT_KNOWN:
             current.os = record.os
+        if record.arch != NOT_KNOWN:
             current.arch = record.arch
-            current.attrs = record.attrs
-            current.counts = record.counts
+        # union() inlined: this runs for every ping after an install-day's first.
+        attrs = record.attrs
+        if attrs:
+            mine = current.attrs
+            if len(attrs) >= len(mine) and attrs.keys() >= mine.keys():
+                current.attrs = attrs
+            else:
+                current.attrs = {**mine, **attrs}
+        counts = record.counts
+        if counts:
+            held = current.counts
+            if len(counts) >= len(held) and counts.keys() >= held.keys():
+                current.counts = counts
+            else:
+                current.counts = {**held, **counts}
     return out
 
 
@@ -309,8 +319,13 @@ class Merged:
     """Install days that did not exist before this flush (they change DAU/WAU/MAU)."""
 
 
+def _known(new: str, old: str) -> str:
+    return old if new == NOT_KNOWN else new
+
+
 def merge_days(old: Mapping[DayKey, InstallDay], new: Mapping[DayKey, InstallDay]) -> Merged:
-    """Combine stored install days with a batch's, and the rollup deltas that keeps exact."""
+    """Combine stored install days with a batch's (the batch's values over the stored ones, field
+    by field), and the rollup deltas that keep the rollups exact. The rows keep the stored ids."""
     delta = RollupDelta()
     rows: dict[DayKey, InstallDay] = {}
     first_seen: list[DayKey] = []
@@ -323,22 +338,19 @@ def merge_days(old: Mapping[DayKey, InstallDay], new: Mapping[DayKey, InstallDay
             delta.move(day, product, None, incoming, incoming.pings)
             continue
         row = InstallDay(
-            stored.version,
-            stored.platform,
-            stored.os,
-            stored.arch,
-            stored.attrs,
-            stored.counts,
+            _known(incoming.version, stored.version),
+            _known(incoming.platform, stored.platform),
+            _known(incoming.os, stored.os),
+            _known(incoming.arch, stored.arch),
+            union(stored.attrs, incoming.attrs),
+            union(stored.counts, incoming.counts),
             stored.pings + incoming.pings,
             min(stored.first_ping, incoming.first_ping),
             max(stored.last_ping, incoming.last_ping),
-            stored.ping_ids + incoming.ping_ids,
+            stored.ping_ids,
+            stored.retry_ids,
         )
-        if incoming.last_ping >= stored.last_ping:
-            row.take_state(incoming)
-            delta.move(day, product, stored, row, row.pings)
-        else:  # a late ping: the stored state stays the day's last one; only its pings grow
-            delta._active(day, product, stored, 0, incoming.pings)
+        delta.move(day, product, stored, row, row.pings)
         rows[key] = row
     delta.fold()
     return Merged(rows, delta, first_seen)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.aggregator.activity import Activity, ActivityKey
+from services.aggregator.dedup import StoredIds
 from services.aggregator.rollup import DayKey, InstallDay, RollupDelta
 
 ActivityRows = Mapping[tuple[dt.date, str], tuple[int, int, int, int]]
@@ -51,8 +52,8 @@ class FlushTx(Protocol):
     async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]:
         """The stored install days among `keys`, with the ids of the pings counted in them."""
 
-    async def load_ping_ids(self, keys: list[DayKey]) -> dict[DayKey, bytes]:
-        """Only the counted ping ids of the stored install days among `keys`."""
+    async def load_ping_ids(self, keys: list[DayKey]) -> dict[DayKey, StoredIds]:
+        """Only the ids (ping_ids, retry_ids) of the stored install days among `keys`."""
 
     async def load_activity(self, keys: list[ActivityKey]) -> dict[ActivityKey, Activity]: ...
 
@@ -67,8 +68,9 @@ class FlushTx(Protocol):
 
 
 class RollupStore(Protocol):
-    async def ensure_days(self, days: set[dt.date]) -> None:
-        """Make sure the day partitions a flush with pings of `days` writes to exist."""
+    async def ensure_days(self, days: set[dt.date], *, events_only: set[dt.date]) -> None:
+        """Make sure the day partitions a flush with pings of `days` writes to exist, and those
+        of rollup_events only for `events_only` (days past the per-install horizon)."""
 
     def transaction(self) -> AbstractAsyncContextManager[FlushTx]: ...
 

@@ -223,3 +223,21 @@ class LogSettings:
             raise ValueError(f"CENSUS_LOG_FORMAT must be text or json, got {self.format!r}")
         if self.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"CENSUS_LOG_LEVEL is not a level: {self.level!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class HorizonSettings:
+    """How many UTC days of rows are kept (today counts as one). The retention worker drops what
+    lies past them; the aggregator writes nothing there, so a replay never recreates a dropped
+    partition. Every service that reads them must see the same values."""
+
+    install_days: int = setting(
+        "CENSUS_RETENTION_INSTALL_DAYS", 90, "days kept of rows holding an install_id"
+    )
+    rollup_days: int = setting(
+        "CENSUS_RETENTION_ROLLUP_DAYS", 400, "days kept of anonymous rollups"
+    )
+
+    def __post_init__(self) -> None:
+        positive("CENSUS_RETENTION_INSTALL_DAYS", self.install_days)
+        positive("CENSUS_RETENTION_ROLLUP_DAYS", self.rollup_days)

@@ -55,6 +55,11 @@ def parse_args(argv: list[str], defaults: FleetSettings) -> argparse.Namespace:
         "--truth", type=Path, default=None, help="write every acknowledged ping here (JSON lines)"
     )
     parser.add_argument(
+        "--without-ping-id",
+        action="store_true",
+        help="send no ping_id (a sub-second sent_at instead), as most real clients do",
+    )
+    parser.add_argument(
         "--drain",
         type=float,
         default=30.0,
@@ -88,6 +93,7 @@ def main(argv: list[str]) -> int:
         concurrency=args.concurrency,
         batch=args.batch,
         drain_s=args.drain,
+        without_ping_id=args.without_ping_id,
     )
     log.info(
         "fleet of %d installs -> %s at %.0f pings/s for %.0fs (seed %d)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import random
@@ -28,6 +29,10 @@ class SendPlan:
     batch: int
     drain_s: float
     max_backoff_s: float = 5.0
+    without_ping_id: bool = False
+    """Send as clients that carry no `ping_id` (as every seed product's does but Proxmox's):
+    each ping gets a `sent_at` with microseconds instead, the client clock such clients send,
+    so a retry repeats the content and two pings of one install never do."""
 
 
 class Pacer:
@@ -117,12 +122,19 @@ class FleetSender:
             await asyncio.sleep(min(wait, self._plan.max_backoff_s) * self._rng.uniform(0.8, 1.2))
             delay = min(delay * 2, self._plan.max_backoff_s)
 
+    def _as_sent(self, ping: dict[str, Any]) -> dict[str, Any]:
+        if not self._plan.without_ping_id:
+            return ping
+        ping = {key: value for key, value in ping.items() if key != "ping_id"}
+        ping["sent_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        return ping
+
     async def _worker(self, session: aiohttp.ClientSession, pacer: Pacer) -> None:
         while not self._stop_taking.is_set():
             await pacer.take(self._plan.batch)
             if self._stop_taking.is_set():
                 return
-            batch = [next(self._source) for _ in range(self._plan.batch)]
+            batch = [self._as_sent(next(self._source)) for _ in range(self._plan.batch)]
             self.stats.sent += len(batch)
             await self._post_until_answered(session, batch)
             self._progress.tick()

@@ -26,6 +26,7 @@ from services.ingest.openapi import openapi_bytes
 from services.ingest.publisher import KafkaPublisher, Publisher, PublishUnavailable
 from services.ingest.ratelimit import RateLimiter
 from services.ingest.replies import ENCODER, Accepted, Error
+from services.ingest.retryid import RetryIds
 from services.ingest.undeclared import UndeclaredNames
 from services.ingest.validate import (
     Checked,
@@ -82,6 +83,7 @@ class Gateway:
             catalogs=catalogs,
         )
         self._retry_after = str(settings.retry_after_s)
+        self._retry_ids = RetryIds(settings.id_secret)
         self.undeclared = UndeclaredNames(
             settings.id_secret.encode(), min_installs=UNDECLARED_MIN_INSTALLS
         )
@@ -162,7 +164,7 @@ class Gateway:
         publisher = self.publisher
         assert publisher is not None, "the publisher is set in cleanup_ctx"
         received_at = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        records = [to_record(ping, received_at) for ping in checked.pings]
+        records = [to_record(ping, received_at, self._retry_ids) for ping in checked.pings]
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.publish_timeout_s):
@@ -283,12 +285,14 @@ def create_app(
             app[PUBLISHER] = publisher
             gateway.publisher = publisher
             metrics.track_inflight(lambda: publisher.inflight)
+            metrics.track_kafka(lambda: publisher.readiness() is None)
             yield
             return
         async with KafkaPublisher(settings) as kafka:
             app[PUBLISHER] = kafka
             gateway.publisher = kafka
             metrics.track_inflight(lambda: kafka.inflight)
+            metrics.track_kafka(lambda: kafka.readiness() is None)
             yield
 
     app.cleanup_ctx.append(publisher_ctx)
@@ -313,8 +317,13 @@ def runner_options(settings: IngestSettings) -> dict[str, Any]:
 
 
 def readiness(app: web.Application) -> str | None:
-    """For /readyz: None when the publisher is connected."""
+    """For /readyz: None once the gateway can answer. Kafka's state is not part of it: while Kafka
+    is away ingest answers 503 with Retry-After itself, which a load balancer that took every pod
+    out would replace by its own error page. Kafka's state is census_ingest_kafka_connected."""
+    return "starting" if app[GATEWAY].publisher is None else None
+
+
+def kafka_problem(app: web.Application) -> str | None:
+    """None while the producer reaches Kafka, else why not (metrics and tests, not /readyz)."""
     publisher = app[GATEWAY].publisher
-    if publisher is None:
-        return "starting"
-    return publisher.readiness()
+    return "starting" if publisher is None else publisher.readiness()

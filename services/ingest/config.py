@@ -14,9 +14,10 @@ from services.common.settings import (
 )
 
 COMPRESSIONS = ("gzip", "lz4", "zstd", "snappy", "none")
-DEV_ID_SECRET = "census-local-development-only"
-"""The default CENSUS_INGEST_ID_SECRET: fine on a laptop, logged as a warning; production sets its
-own, or anyone who knows this default can recompute the keyed install ids."""
+MIN_ID_SECRET_CHARS = 16
+PUBLISHED_ID_SECRETS = frozenset({"census-local-development-only"})
+"""Values of CENSUS_INGEST_ID_SECRET that were once published as a default: anyone can recompute
+the keyed install ids made with them, so they are refused like a missing secret."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +77,9 @@ class IngestSettings:
         "producer request timeout; an unsent record expires after it",
     )
     kafka_probe_s: float = setting(
-        "CENSUS_INGEST_KAFKA_PROBE_S", 2.0, "how often the broker is probed for /readyz"
+        "CENSUS_INGEST_KAFKA_PROBE_S",
+        2.0,
+        "how often the broker is probed (the 503 fast path, census_ingest_kafka_connected)",
     )
     rate_per_s: float = setting(
         "CENSUS_INGEST_RATE_PER_S", 20.0, "requests per second per client address (0: no limit)"
@@ -101,9 +104,10 @@ class IngestSettings:
     )
     id_secret: str = setting(
         "CENSUS_INGEST_ID_SECRET",
-        DEV_ID_SECRET,
-        "key of the keyed hash that replaces non-UUID install ids on /compat/*; "
-        "production must set its own and keep it",
+        "",
+        "key of the keyed hash that replaces non-UUID install ids on /compat/*; required while "
+        f"CENSUS_INGEST_COMPAT is on, at least {MIN_ID_SECRET_CHARS} characters "
+        "(openssl rand -hex 32); keep it: a new one re-keys every compat install",
     )
     shutdown_timeout_s: float = setting(
         "CENSUS_INGEST_SHUTDOWN_TIMEOUT_S",
@@ -139,12 +143,26 @@ class IngestSettings:
             raise ValueError(
                 "CENSUS_INGEST_RATE_PER_S must be >= 0 and CENSUS_INGEST_RATE_BURST >= 1"
             )
-        if self.compat and not self.id_secret.strip():
-            raise ValueError(
-                "CENSUS_INGEST_ID_SECRET must not be empty while CENSUS_INGEST_COMPAT is on"
-            )
         if self.compression not in COMPRESSIONS:
             raise ValueError(
                 f"CENSUS_INGEST_COMPRESSION must be one of {', '.join(COMPRESSIONS)}, "
                 f"got {self.compression!r}"
             )
+        if self.compat:
+            check_id_secret(self.id_secret)
+
+
+def check_id_secret(secret: str) -> None:
+    """Fail closed: without a key of its own, keyed install ids could be recomputed by anyone.
+    The message names the variable and never shows the value."""
+    fix = (
+        "set it to a random value of your own (openssl rand -hex 32) or CENSUS_INGEST_COMPAT=false"
+    )
+    if not secret.strip():
+        raise ValueError(f"CENSUS_INGEST_ID_SECRET is not set: {fix}")
+    if secret.strip() in PUBLISHED_ID_SECRETS:
+        raise ValueError(f"CENSUS_INGEST_ID_SECRET is a published default: {fix}")
+    if len(secret.strip()) < MIN_ID_SECRET_CHARS:
+        raise ValueError(
+            f"CENSUS_INGEST_ID_SECRET is shorter than {MIN_ID_SECRET_CHARS} characters: {fix}"
+        )

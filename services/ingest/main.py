@@ -26,7 +26,7 @@ from services.common.settings import (
     warn_unknown_variables,
 )
 from services.ingest.app import GATEWAY, create_app, readiness, runner_options
-from services.ingest.config import DEV_ID_SECRET, IngestSettings
+from services.ingest.config import IngestSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,6 @@ _CODECS: Final = {"lz4": codec.has_lz4, "zstd": codec.has_zstd, "snappy": codec.
 async def serve(settings: IngestSettings, stop: asyncio.Event, *, reuse_port: bool = False) -> int:
     """Serve until `stop`; then stop accepting, answer in-flight requests, flush, return 0."""
     registry = CollectorRegistry()
-    if settings.compat and settings.id_secret == DEV_ID_SECRET:
-        log.warning(
-            "CENSUS_INGEST_ID_SECRET is the local-development default: set your own in production"
-        )
     app = create_app(settings, registry=registry)
     # aiohttp may spend its shutdown_timeout twice on a stuck request (wait, then cancel and
     # wait); half the budget goes there so the producer's flush keeps the other half and the

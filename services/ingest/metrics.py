@@ -71,6 +71,13 @@ class IngestMetrics:
             "pings handed to the producer and not yet acknowledged",
             registry=registry,
         )
+        # Kafka's state lives here, not in /readyz: an ingest that cannot reach Kafka still
+        # answers (503 with Retry-After), so it must stay behind the load balancer.
+        self._kafka_connected = Gauge(
+            "census_ingest_kafka_connected",
+            "1 while the producer reaches Kafka; 0 while pings are refused with 503 for want of it",
+            registry=registry,
+        )
         # Per catalogued product (a fixed set, never the client's string): how many pings were
         # accepted and how many were refused as invalid, so an alert can see one product's
         # client release start sending broken pings.
@@ -124,3 +131,6 @@ class IngestMetrics:
 
     def track_inflight(self, read: Callable[[], int]) -> None:
         self._inflight.set_function(lambda: float(read()))
+
+    def track_kafka(self, connected: Callable[[], bool]) -> None:
+        self._kafka_connected.set_function(lambda: 1.0 if connected() else 0.0)

@@ -41,7 +41,8 @@ class Publisher(Protocol):
         ...
 
     def readiness(self) -> str | None:
-        """None when connected, else a short reason."""
+        """None when Kafka is reachable, else a short reason; feeds census_ingest_kafka_connected,
+        not /readyz (ingest stays ready and answers 503 itself)."""
         ...
 
     @property
@@ -57,8 +58,9 @@ class KafkaPublisher:
     """An idempotent, acks=all aiokafka producer with a bounded in-flight budget.
 
     It connects (and creates the topic) in the background, so the service starts and answers 503
-    while Kafka is away, and probes the broker so /readyz and the fast 503 path follow Kafka's
-    state. aiokafka reconnects by itself when the broker returns.
+    while Kafka is away, and probes the broker so the fast 503 path and the
+    census_ingest_kafka_connected gauge follow Kafka's state. aiokafka reconnects by itself when
+    the broker returns.
     """
 
     def __init__(self, settings: IngestSettings) -> None:

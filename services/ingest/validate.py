@@ -23,6 +23,7 @@ from schemas.reader import OUT_OF_RANGE, Drop, DropCode, OutOfRange, ReadPing, U
 from schemas.record import SCHEMA_VERSION, PingRecord
 from services.ingest import fastdecode
 from services.ingest.duplicates import repeated_key
+from services.ingest.retryid import RetryIds
 
 _LONGEST_INT: Final = 20
 """Digits of the longest integer converted; any longer is out of range for every count (≤ 10^12)
@@ -217,8 +218,9 @@ def parse_ndjson_batch(body: bytes, catalogs: Catalogs, *, max_count: int) -> Ch
     return collect(reads)
 
 
-def to_record(ping: Ping, received_at: dt.datetime) -> PingRecord:
-    """The Kafka record: the checked ping and the server's time; nothing about the request."""
+def to_record(ping: Ping, received_at: dt.datetime, retry_ids: RetryIds) -> PingRecord:
+    """The Kafka record: the checked ping and the server's time; nothing about the request.
+    A ping without `ping_id` gets one derived from its content (services/ingest/retryid.py)."""
     return PingRecord(
         schema=SCHEMA_VERSION,
         received_at=received_at,
@@ -230,9 +232,10 @@ def to_record(ping: Ping, received_at: dt.datetime) -> PingRecord:
         os=ping.os,
         arch=ping.arch,
         sent_at=ping.sent_at,
-        ping_id=ping.ping_id,
+        ping_id=ping.ping_id or retry_ids.derive(ping),
         attrs=ping.attrs,
         counts=ping.counts,
+        id_derived=ping.ping_id is None,
     )
 
 

@@ -65,18 +65,22 @@ async def _apply_one(conn: asyncpg.Connection, migration: Migration) -> None:
 
 
 async def ensure_partitions(conn: asyncpg.Connection, today: dt.date, ahead_days: int) -> int:
-    """Create the day partitions of every registered table from yesterday to today + ahead."""
-    tables = [
-        r["table_name"]
-        for r in await conn.fetch("SELECT table_name FROM census_partitioned_tables")
-    ]
+    """Create the day partitions of every registered table from yesterday to today + ahead, plus
+    as far ahead as the table is written (`written_ahead_days`, 27 for rollup_activity), so the
+    aggregator's first flush on a fresh install creates none under a table lock."""
+    # to_jsonb reads the column where it exists: a database migrated only up to a file before
+    # 0012 has no written_ahead_days, and its tables are written on their day only.
+    rows = await conn.fetch(
+        "SELECT table_name, coalesce((to_jsonb(t) ->> 'written_ahead_days')::int, 0) AS ahead"
+        " FROM census_partitioned_tables t"
+    )
     created = 0
-    for table in tables:
+    for row in rows:
         created += await conn.fetchval(
             "SELECT census_ensure_day_partitions($1, $2, $3)",
-            table,
+            row["table_name"],
             today - dt.timedelta(days=1),
-            today + dt.timedelta(days=ahead_days),
+            today + dt.timedelta(days=ahead_days + row["ahead"]),
         )
     return created
 

@@ -16,7 +16,9 @@ class RetentionSettings:
     ops_port: int = setting("CENSUS_RETENTION_OPS_PORT", 9103, "ops port (not used with --once)")
     interval_s: float = setting("CENSUS_RETENTION_INTERVAL_S", 3600.0, "seconds between passes")
     ahead_days: int = setting(
-        "CENSUS_RETENTION_AHEAD_DAYS", 7, "day partitions kept created after today"
+        "CENSUS_RETENTION_AHEAD_DAYS",
+        7,
+        "days of partitions kept created beyond the furthest day a writer may write",
     )
     install_days: int = setting(
         "CENSUS_RETENTION_INSTALL_DAYS", 90, "days kept of rows holding an install_id"

@@ -45,6 +45,18 @@ class RetentionMetrics:
             ["step"],
             registry=registry,
         )
+        self.unpurged_partitions = Gauge(
+            "census_retention_unpurged_partitions",
+            "Partitions still holding rows past the horizon after the last pass (0 when all purged)",
+            ["table"],
+            registry=registry,
+        )
+        self.unpurged_rows = Gauge(
+            "census_retention_unpurged_rows",
+            "Rows still past the horizon after the last pass",
+            ["table"],
+            registry=registry,
+        )
         self.skipped_passes = Counter(
             "census_retention_skipped_passes_total",
             "Passes skipped because another worker held the advisory lock",

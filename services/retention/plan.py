@@ -3,7 +3,9 @@
 The horizon rule: with a horizon of H days and today T (UTC), the kept days are the H most recent
 ones, today included: d >= T - (H - 1), the *first kept day*. A day partition is dropped only when
 its whole range lies before the first kept day (its exclusive upper bound <= first kept day); rows
-of non-partitioned tables and of DEFAULT partitions are deleted when their day < first kept day.
+of non-partitioned tables, of DEFAULT partitions and of partitions that reach from before the first
+kept day into the horizon are deleted when their day < first kept day. Partitions are known by
+their bounds, whatever their names or widths.
 So with H = 90 on 2025-06-30 the oldest kept day is 2025-04-02, and a row is gone once it is 90
 days old counted in whole UTC days.
 """
@@ -50,13 +52,36 @@ class Horizons:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DayPartition:
-    """An existing day partition; `upper` is its exclusive upper bound read from the catalog
-    (None when the bound could not be read, which makes it undroppable)."""
+    """An existing partition, found by its bounds in the catalog (its name says nothing): `lower`
+    inclusive, `upper` exclusive, date.min/date.max for MINVALUE/MAXVALUE, None when the bound
+    could not be read (then it is never dropped whole, only purged row by row)."""
 
     name: str
-    day: dt.date
+    lower: dt.date | None
     upper: dt.date | None
     estimated_rows: int = 0
+
+    def covers(self, day: dt.date) -> bool:
+        return self.lower is not None and self.upper is not None and self.lower <= day < self.upper
+
+    def describe(self) -> str:
+        """Its range for people: `2025-01-01` for one day, `[a, b)` for several."""
+        if self.lower is None or self.upper is None:
+            return "range not readable"
+        if self.upper - self.lower == dt.timedelta(days=1):
+            return self.lower.isoformat()
+        low = "MINVALUE" if self.lower == dt.date.min else self.lower.isoformat()
+        high = "MAXVALUE" if self.upper == dt.date.max else self.upper.isoformat()
+        return f"[{low}, {high})"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RegisteredTable:
+    """A row of census_partitioned_tables: writers may write up to today + written_ahead_days."""
+
+    table: str
+    horizon_class: HorizonClass
+    written_ahead_days: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,6 +93,7 @@ class TableState:
     partitions: tuple[DayPartition, ...]
     default_partition: str | None = None
     day_column: str = "day"
+    written_ahead_days: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,10 +119,19 @@ class TablePlan:
     drop: tuple[DayPartition, ...]
     default_partition: str | None
     day_column: str
+    trim: tuple[DayPartition, ...] = ()
+    """Partitions that may hold rows past the horizon but reach into it (or whose range is not
+    readable): their expired rows are deleted in batches, like the DEFAULT partition's."""
 
     @property
     def estimated_rows_dropped(self) -> int:
         return sum(p.estimated_rows for p in self.drop)
+
+    @property
+    def purged_by_delete(self) -> tuple[str, ...]:
+        """The partitions whose expired rows go by batched DELETE, DEFAULT first."""
+        default = () if self.default_partition is None else (self.default_partition,)
+        return (*default, *(p.name for p in self.trim))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,17 +155,30 @@ def is_past_horizon(partition: DayPartition, keep_from: dt.date) -> bool:
     return partition.upper is not None and partition.upper <= keep_from
 
 
+def may_hold_expired(partition: DayPartition, keep_from: dt.date) -> bool:
+    """Whether some day the partition can hold lies before `keep_from` (unknown range: maybe)."""
+    return partition.lower is None or partition.upper is None or partition.lower < keep_from
+
+
+def days_wanted(today: dt.date, written_ahead_days: int, ahead_days: int) -> list[dt.date]:
+    """The days that must have a partition now: today up to the furthest day a writer may write
+    (today + written_ahead_days), and `ahead_days` more, so a partition exists long before it is
+    needed and a writer never has to create one."""
+    return [today + dt.timedelta(days=i) for i in range(written_ahead_days + ahead_days + 1)]
+
+
 def plan_table(state: TableState, horizons: Horizons, today: dt.date, ahead_days: int) -> TablePlan:
     days = horizons.days(state.horizon_class)
     keep_from = first_kept_day(today, days)
-    present = {p.day for p in state.partitions}
-    wanted = (today + dt.timedelta(days=i) for i in range(ahead_days + 1))
-    create = tuple(d for d in wanted if d not in present)
-    drop = tuple(
-        sorted(
-            (p for p in state.partitions if is_past_horizon(p, keep_from)),
-            key=lambda p: (p.day, p.name),
-        )
+    create = tuple(
+        d
+        for d in days_wanted(today, state.written_ahead_days, ahead_days)
+        if not any(p.covers(d) for p in state.partitions)
+    )
+    order = sorted(state.partitions, key=lambda p: (p.lower or dt.date.min, p.name))
+    drop = tuple(p for p in order if is_past_horizon(p, keep_from))
+    trim = tuple(
+        p for p in order if not is_past_horizon(p, keep_from) and may_hold_expired(p, keep_from)
     )
     return TablePlan(
         state.table,
@@ -141,6 +189,7 @@ def plan_table(state: TableState, horizons: Horizons, today: dt.date, ahead_days
         drop,
         state.default_partition,
         state.day_column,
+        trim,
     )
 
 

@@ -19,14 +19,20 @@ def render_plan(plan: Plan, expired_rows: Mapping[str, int]) -> str:
         for day in t.create:
             lines.append(f"  create {t.table}_p{day:%Y%m%d} ({day.isoformat()})")
         for p in t.drop:
-            lines.append(f"  drop   {p.name} ({p.day.isoformat()}, ~{p.estimated_rows} rows)")
+            lines.append(f"  drop   {p.name} ({p.describe()}, ~{p.estimated_rows} rows)")
         if t.default_partition is not None:
             rows = expired_rows.get(t.default_partition, 0)
             lines.append(
                 f"  delete {rows} row(s) of DEFAULT partition {t.default_partition} "
                 f"with {t.day_column} < {t.keep_from.isoformat()}"
             )
-        if not (t.create or t.drop or t.default_partition):
+        for p in t.trim:
+            rows = expired_rows.get(p.name, 0)
+            lines.append(
+                f"  delete {rows} row(s) of {p.name} ({p.describe()}, reaches into the horizon) "
+                f"with {t.day_column} < {t.keep_from.isoformat()}"
+            )
+        if not (t.create or t.drop or t.default_partition or t.trim):
             lines.append("  nothing to do")
     for r in plan.row_purges:
         lines.append(

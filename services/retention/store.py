@@ -11,8 +11,12 @@ from typing import Final, Protocol
 
 import asyncpg
 
-from services.retention.bounds import upper_bound
-from services.retention.plan import HORIZON_CLASSES, DayPartition, HorizonClass, TableState
+from services.retention.plan import (
+    HORIZON_CLASSES,
+    DayPartition,
+    RegisteredTable,
+    TableState,
+)
 
 # Any constant works; it only has to be the same for every retention worker of a database.
 RETENTION_LOCK_KEY: Final = 0x63656E7375730002
@@ -25,10 +29,10 @@ class RegistryError(ValueError):
 class RetentionStore(Protocol):
     async def try_lock(self) -> bool: ...
     async def unlock(self) -> None: ...
-    async def registered_tables(self) -> list[tuple[str, HorizonClass]]: ...
-    async def table_state(self, table: str, horizon_class: HorizonClass) -> TableState: ...
+    async def registered_tables(self) -> list[RegisteredTable]: ...
+    async def table_state(self, entry: RegisteredTable) -> TableState: ...
     async def create_partition(self, table: str, day: dt.date) -> int: ...
-    async def drop_partition(self, table: str, day: dt.date) -> bool: ...
+    async def drop_partition(self, table: str, partition: str, keep_from: dt.date) -> bool: ...
     async def delete_batch(
         self, table: str, column: str, keep_from: dt.date, limit: int, partition: str | None
     ) -> int: ...
@@ -56,51 +60,53 @@ class PgRetentionStore:
     async def unlock(self) -> None:
         await self._conn.execute("SELECT pg_advisory_unlock($1)", RETENTION_LOCK_KEY)
 
-    async def registered_tables(self) -> list[tuple[str, HorizonClass]]:
+    async def registered_tables(self) -> list[RegisteredTable]:
         rows = await self._conn.fetch(
-            "SELECT table_name, horizon_class FROM census_partitioned_tables ORDER BY 1"
+            """SELECT table_name, horizon_class, written_ahead_days
+                 FROM census_partitioned_tables ORDER BY 1"""
         )
-        tables: list[tuple[str, HorizonClass]] = []
+        tables: list[RegisteredTable] = []
         for row in rows:
             horizon_class = row["horizon_class"]
             if horizon_class not in HORIZON_CLASSES:
                 raise RegistryError(f"{row['table_name']}: unknown horizon class {horizon_class!r}")
-            tables.append((row["table_name"], horizon_class))
+            tables.append(
+                RegisteredTable(row["table_name"], horizon_class, row["written_ahead_days"])
+            )
         return tables
 
-    async def table_state(self, table: str, horizon_class: HorizonClass) -> TableState:
+    async def table_state(self, entry: RegisteredTable) -> TableState:
+        """Its partitions by their bounds (census_partition_bounds), whatever their names."""
+        key = await self._partition_key(entry.table)
+        if key is None:
+            raise RegistryError(f"{entry.table}: not range-partitioned by a single date column")
         rows = await self._conn.fetch(
-            """SELECT p.partition_name, p.day, pg_get_expr(c.relpartbound, c.oid) AS bound,
-                      greatest(c.reltuples, 0)::bigint AS estimated_rows
-                 FROM census_day_partitions($1) p
-                 JOIN pg_class c ON c.oid = to_regclass(quote_ident(p.partition_name))""",
-            table,
-        )
-        default = await self._conn.fetchval(
-            """SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                WHERE i.inhparent = to_regclass(quote_ident($1))
-                  AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'""",
-            table,
+            """SELECT partition_name, lower_day, upper_day, is_default, estimated_rows
+                 FROM census_partition_bounds($1)""",
+            entry.table,
         )
         partitions = tuple(
-            DayPartition(
-                r["partition_name"], r["day"], upper_bound(r["bound"]), r["estimated_rows"]
-            )
+            DayPartition(r["partition_name"], r["lower_day"], r["upper_day"], r["estimated_rows"])
             for r in rows
+            if not r["is_default"]
         )
-        if default is None:
-            return TableState(table, horizon_class, partitions)
-        key = await self._partition_key(table)
-        if key is None:
-            raise RegistryError(f"{table}: not range-partitioned by a single day column")
-        return TableState(table, horizon_class, partitions, default, key)
+        default = next((r["partition_name"] for r in rows if r["is_default"]), None)
+        return TableState(
+            entry.table,
+            entry.horizon_class,
+            partitions,
+            default,
+            key,
+            entry.written_ahead_days,
+        )
 
     async def _partition_key(self, table: str) -> str | None:
-        """The single column `table` is range-partitioned by, or None."""
+        """The single date column `table` is range-partitioned by, or None."""
         value = await self._conn.fetchval(
             """SELECT a.attname::text FROM pg_partitioned_table pt
                  JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]
-                WHERE pt.partrelid = to_regclass(quote_ident($1)) AND pt.partnatts = 1""",
+                WHERE pt.partrelid = to_regclass(quote_ident($1)) AND pt.partnatts = 1
+                  AND pt.partstrat = 'r' AND a.atttypid = 'date'::regtype""",
             table,
         )
         return None if value is None else str(value)
@@ -113,11 +119,13 @@ class PgRetentionStore:
             )
         return int(created)
 
-    async def drop_partition(self, table: str, day: dt.date) -> bool:
+    async def drop_partition(self, table: str, partition: str, keep_from: dt.date) -> bool:
+        """Drop `partition` if its whole range is still before `keep_from` (checked again in
+        census_drop_partition, from the catalog)."""
         async with self._conn.transaction():
             await self._conn.execute(self._lock_timeout)
             dropped = await self._conn.fetchval(
-                "SELECT census_drop_day_partition($1, $2)", table, day
+                "SELECT census_drop_partition($1, $2, $3)", table, partition, keep_from
             )
         return bool(dropped)
 
@@ -125,7 +133,8 @@ class PgRetentionStore:
         where = f"{quote_ident(column)} < $1"
         if partition is not None:
             # ctids are unique only within one partition: pin the rows to the one we purge.
-            where += " AND tableoid = to_regclass(quote_ident($3))::oid"
+            # `partition` is a regclass text from census_partition_bounds (already quoted).
+            where += " AND tableoid = to_regclass($3)::oid"
         return f"FROM {quote_ident(table)} WHERE {where}"
 
     async def delete_batch(

@@ -17,7 +17,15 @@ import asyncpg
 from services.common.lifecycle import wait_or_stop
 from services.retention.errors import ConnectionLost, StepFailed, is_connection_error, is_retryable
 from services.retention.metrics import RetentionMetrics
-from services.retention.plan import Clock, Horizons, Plan, TableState, plan_pass, utc_today
+from services.retention.plan import (
+    Clock,
+    DayPartition,
+    Horizons,
+    Plan,
+    TableState,
+    plan_pass,
+    utc_today,
+)
 from services.retention.render import render_plan
 from services.retention.store import RegistryError, RetentionStore
 
@@ -45,6 +53,7 @@ class PassReport:
     dropped: int = 0
     rows_purged: int = 0
     failures: list[str] = dataclasses.field(default_factory=list)
+    leftovers: list[Leftover] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -54,23 +63,57 @@ class PassReport:
 async def read_plan(store: RetentionStore, options: PassOptions, clock: Clock) -> Plan:
     """The catalog as it is now, turned into this pass's plan."""
     states: list[TableState] = []
-    for table, horizon_class in await store.registered_tables():
-        states.append(await store.table_state(table, horizon_class))
+    for entry in await store.registered_tables():
+        states.append(await store.table_state(entry))
     return plan_pass(states, options.horizons, utc_today(clock), options.ahead_days)
+
+
+async def count_expired_rows(store: RetentionStore, plan: Plan) -> dict[str, int]:
+    """Exact rows past the horizon in each partition a DELETE purges, and in each row table."""
+    expired: dict[str, int] = {}
+    for t in plan.tables:
+        for partition in t.purged_by_delete:
+            expired[partition] = await store.count_expired(
+                t.table, t.day_column, t.keep_from, partition
+            )
+    for r in plan.row_purges:
+        expired[r.table] = await store.count_expired(r.table, r.day_column, r.keep_from, None)
+    return expired
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Leftover:
+    """What is still past the horizon in one table after a pass: the partitions (or the row
+    table) that hold such rows, and how many rows, counted exactly."""
+
+    table: str
+    partitions: tuple[str, ...]
+    rows: int
+
+
+async def leftovers(store: RetentionStore, options: PassOptions, clock: Clock) -> list[Leftover]:
+    """Everything past the horizon the catalog still shows, per table (empty ones included)."""
+    plan = await read_plan(store, options, clock)
+    expired = await count_expired_rows(store, plan)
+    found: list[Leftover] = []
+    for t in plan.tables:
+        # A partition still there that should have been dropped whole: counted exactly (it is
+        # rare, and pg_class.reltuples is 0 until the partition was analysed).
+        for p in t.drop:
+            expired[p.name] = await store.count_expired(t.table, t.day_column, t.keep_from, p.name)
+        candidates = (*(p.name for p in t.drop), *t.purged_by_delete)
+        names = tuple(name for name in candidates if expired.get(name, 0) > 0)
+        found.append(Leftover(t.table, names, sum(expired[n] for n in names)))
+    for r in plan.row_purges:
+        rows = expired.get(r.table, 0)
+        found.append(Leftover(r.table, (r.table,) if rows else (), rows))
+    return found
 
 
 async def dry_run(store: RetentionStore, options: PassOptions, clock: Clock) -> str:
     """The text of what a pass would do now; reads only."""
     plan = await read_plan(store, options, clock)
-    expired: dict[str, int] = {}
-    for t in plan.tables:
-        if t.default_partition is not None:
-            expired[t.default_partition] = await store.count_expired(
-                t.table, t.day_column, t.keep_from, t.default_partition
-            )
-    for r in plan.row_purges:
-        expired[r.table] = await store.count_expired(r.table, r.day_column, r.keep_from, None)
-    return render_plan(plan, expired)
+    return render_plan(plan, await count_expired_rows(store, plan))
 
 
 class RetentionPass:
@@ -149,17 +192,19 @@ class RetentionPass:
             for p in t.drop:
                 if self._stopping():
                     return
-                dropped = await self._step("drop", t.table, self._drop(t.table, p.day))
+                dropped = await self._step("drop", t.table, self._drop(t.table, p, t.keep_from))
                 if dropped:
-                    log.info("dropped %s (day %s, ~%d rows)", p.name, p.day, p.estimated_rows)
+                    log.info("dropped %s (%s, ~%d rows)", p.name, p.describe(), p.estimated_rows)
                     self._report.dropped += 1
                     self._report.rows_purged += p.estimated_rows
                     self._metrics.partitions_dropped.labels(t.table).inc()
                     self._metrics.rows_purged.labels(t.table, "drop").inc(p.estimated_rows)
-            if t.default_partition is not None:
-                await self._delete(t.table, t.day_column, t.keep_from, t.default_partition)
+            for partition in t.purged_by_delete:
+                await self._delete(t.table, t.day_column, t.keep_from, partition)
         for r in plan.row_purges:
             await self._delete(r.table, r.day_column, r.keep_from, None)
+        if not self._stopping():
+            await self._check_leftovers()
         log.info(
             "retention pass done: %d partition(s) created, %d dropped, ~%d row(s) purged",
             self._report.created,
@@ -167,11 +212,34 @@ class RetentionPass:
             self._report.rows_purged,
         )
 
+    async def _check_leftovers(self) -> None:
+        """Count what is still past the horizon; any of it is a failure of this pass (so it is
+        alerted on and retried), reported per table."""
+        try:
+            found = await leftovers(self._store, self._options, self._clock)
+        except (*_DB_ERRORS, RegistryError) as exc:
+            if is_connection_error(exc):
+                raise ConnectionLost(f"connection lost while checking leftovers: {exc}") from exc
+            self._fail("check", f"counting rows past the horizon: {type(exc).__name__}: {exc}")
+            return
+        for left in found:
+            self._metrics.unpurged_partitions.labels(left.table).set(len(left.partitions))
+            self._metrics.unpurged_rows.labels(left.table).set(left.rows)
+            if left.partitions:
+                self._report.leftovers.append(left)
+                self._fail(
+                    "check",
+                    f"{left.table}: {left.rows} row(s) past the horizon could not be purged, in "
+                    + ", ".join(left.partitions),
+                )
+
     def _create(self, table: str, day: dt.date) -> Callable[[], Awaitable[int]]:
         return lambda: self._store.create_partition(table, day)
 
-    def _drop(self, table: str, day: dt.date) -> Callable[[], Awaitable[bool]]:
-        return lambda: self._store.drop_partition(table, day)
+    def _drop(
+        self, table: str, partition: DayPartition, keep_from: dt.date
+    ) -> Callable[[], Awaitable[bool]]:
+        return lambda: self._store.drop_partition(table, partition.name, keep_from)
 
     async def _delete(
         self, table: str, column: str, keep_from: dt.date, partition: str | None

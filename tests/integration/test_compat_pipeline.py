@@ -23,7 +23,7 @@ from services.aggregator.consumer import Aggregator
 from services.aggregator.metrics import AggregatorMetrics
 from services.aggregator.pgstore import PgRollupStore
 from services.common.settings import KafkaSettings, load
-from services.ingest.app import create_app, readiness, runner_options
+from services.ingest.app import create_app, kafka_problem, runner_options
 from tests.support import compat as bodies
 from tests.support.aggregator import drop_database, migrated_database, stored_total
 from tests.support.ingest import encode, ingest_settings
@@ -74,7 +74,7 @@ async def landed(stack_endpoints: StackEndpoints, topic: str) -> Landed:
     try:
 
         async def ready() -> bool:
-            return readiness(app) is None
+            return kafka_problem(app) is None
 
         await _until(ready, 60, "the ingest producer connected")
         async with aiohttp.ClientSession() as session:

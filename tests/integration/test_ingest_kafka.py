@@ -35,7 +35,11 @@ async def test_a_posted_ping_arrives_as_the_exact_record(
                 },
             ) as response:
                 assert response.status == 202
-                assert await response.json() == {"accepted": 1, "dropped_fields": ["attrs.fqdn"]}
+                assert await response.json() == {
+                    "accepted": 1,
+                    "dropped_fields": ["attrs.fqdn"],
+                    "reasons": {"attrs.fqdn": "not declared by the pulse catalog"},
+                }
             after = dt.datetime.now(dt.UTC)
         assert await ingest.terminate() == 0
     finally:

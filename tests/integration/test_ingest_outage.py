@@ -59,11 +59,15 @@ async def test_kafka_outage_means_503_then_recovery_without_restart(
                 ) as response:
                     statuses.append(response.status)
                     retry_after.add(response.headers.get("Retry-After", ""))
+                    assert response.content_type == "application/json"
                 # never hang: the publish deadline (2 s) bounds every answer
                 assert time.monotonic() - started < 4
             assert set(statuses) == {503}, statuses
             assert retry_after == {"3"}
-            assert await ingest.ready_status(session) == 503
+            # Still ready: the process answers (JSON 503 with Retry-After), so a load balancer
+            # must keep sending it clients; Kafka's state is in the metrics instead.
+            assert await ingest.ready_status(session) == 200
+            assert await ingest.kafka_connected(session) == 0.0
 
             await asyncio.to_thread(private_kafka.start_kafka)
             deadline = time.monotonic() + 90

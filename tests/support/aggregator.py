@@ -17,6 +17,7 @@ import msgspec
 from schemas.catalog import Catalogs
 from schemas.record import SCHEMA_VERSION, PingRecord
 from services.aggregator.activity import Activity, ActivityKey
+from services.aggregator.dedup import StoredIds
 from services.aggregator.histogram import BUCKETS
 from services.aggregator.rollup import DayKey, InstallDay, RollupDelta
 from services.aggregator.store import ActivityRows, FencedError, OffsetClaim
@@ -56,8 +57,10 @@ class FakeTx:
     async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]:
         return {k: self.t.days[k] for k in keys if k in self.t.days}
 
-    async def load_ping_ids(self, keys: list[DayKey]) -> dict[DayKey, bytes]:
-        return {k: self.t.days[k].ping_ids for k in keys if k in self.t.days}
+    async def load_ping_ids(self, keys: list[DayKey]) -> dict[DayKey, StoredIds]:
+        return {
+            k: (self.t.days[k].ping_ids, self.t.days[k].retry_ids) for k in keys if k in self.t.days
+        }
 
     async def load_activity(self, keys: list[ActivityKey]) -> dict[ActivityKey, Activity]:
         return {k: self.t.activity[k] for k in keys if k in self.t.activity}
@@ -112,10 +115,14 @@ class FakeRollupStore:
     def __init__(self) -> None:
         self.tables = FakeTables()
         self.ensured: set[dt.date] = set()
+        """Days whose partitions of every day table a flush asked for."""
+        self.ensured_events_only: set[dt.date] = set()
+        """Days whose rollup_events partition alone a flush asked for."""
         self.fail_next: Exception | None = None
 
-    async def ensure_days(self, days: set[dt.date]) -> None:
+    async def ensure_days(self, days: set[dt.date], *, events_only: set[dt.date]) -> None:
         self.ensured |= days
+        self.ensured_events_only |= events_only
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[FakeTx]:
@@ -151,6 +158,7 @@ def ping(
     attrs: dict[str, str | bool] | None = None,
     counts: dict[str, int] | None = None,
     ping_id: uuid.UUID | None = None,
+    id_derived: bool = False,
 ) -> PingRecord:
     return PingRecord(
         schema=SCHEMA_VERSION,
@@ -165,14 +173,29 @@ def ping(
         ping_id=ping_id,
         attrs=attrs or {},
         counts=counts or {},
+        id_derived=id_derived,
     )
 
 
+def content_id(record: PingRecord) -> uuid.UUID:
+    """A stand-in for ingest's derived id: the same for the same content, whatever the time."""
+    content = msgspec.structs.replace(record, received_at=BASE, ping_id=None, id_derived=False)
+    return uuid.uuid5(uuid.NAMESPACE_OID, msgspec.json.encode(content, order="sorted").hex())
+
+
+def without_client_id(record: PingRecord) -> PingRecord:
+    """The record as ingest publishes a ping that came without ping_id."""
+    return msgspec.structs.replace(record, ping_id=content_id(record), id_derived=True)
+
+
 def fleet(
-    seed: int, *, installs: int, days: int, pings: int, retries: float = 0.05
+    seed: int, *, installs: int, days: int, pings: int, retries: float = 0.05, derived: bool = False
 ) -> list[PingRecord]:
     """A random but reproducible mix of pulse and proxmox-scripts pings over `days` UTC days
-    ending today, in receive order per install; some pings are retried (same ping_id)."""
+    ending today, in receive order per install; some pings are retried (same ping_id). Pulse
+    pings sometimes leave out os (`unknown`), their counts (a beacon) or their attrs, so a day
+    state is a union. With `derived`, a third of the installs send no ping_id: their records
+    carry an id derived from the content, as ingest makes it."""
     rng = random.Random(seed)
     ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(installs)]
     start = BASE - dt.timedelta(days=days - 1)
@@ -197,15 +220,23 @@ def fleet(
                 ping_id=uuid.UUID(int=rng.getrandbits(128)),
             )
         else:
+            shape = rng.random()
             record = ping(
                 install,
                 at,
                 version=rng.choice(["5.0.0", "5.1.0"]),
+                os=rng.choice(["linux", "linux", "linux", "unknown"]),
                 arch=rng.choice(["amd64", "arm64"]),
-                attrs={"ai_enabled": rng.random() < 0.3, "deployment_method": "docker_compose"},
-                counts={"vms": rng.randrange(0, 50), "containers": rng.choice([0, 1, 5, 1000])},
+                attrs={}
+                if shape < 0.15
+                else {"ai_enabled": rng.random() < 0.3, "deployment_method": "docker_compose"},
+                counts={}
+                if 0.15 <= shape < 0.4
+                else {"vms": rng.randrange(0, 50), "containers": rng.choice([0, 1, 5, 1000])},
                 ping_id=uuid.UUID(int=rng.getrandbits(128)),
             )
+        if derived and install.int % 3 == 1:
+            record = without_client_id(record)
         out.append(record)
         if rng.random() < retries:
             out.append(msgspec.structs.replace(record, received_at=at + dt.timedelta(seconds=1)))
@@ -235,14 +266,42 @@ class Truth:
     counted: int
 
 
+UNKNOWN = "unknown"
+RETRY_MINUTES = 10
+"""docs/analysts.md: a repeat of a ping without ping_id within 10 minutes of its last copy."""
+
+
+def _day_state(
+    rs: list[PingRecord],
+) -> tuple[tuple[str, str, str, str], dict[str, Any], dict[str, int]]:
+    """Per field, the last known value among the day's pings (in the order they were consumed)."""
+    envelope = [UNKNOWN] * 4
+    attrs: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    for r in rs:
+        for i, value in enumerate((r.version, r.platform, r.os, r.arch)):
+            if value != UNKNOWN:
+                envelope[i] = value
+        attrs.update(r.attrs)
+        counts.update(r.counts)
+    return (envelope[0], envelope[1], envelope[2], envelope[3]), attrs, counts
+
+
 def truth(records: Iterable[PingRecord], catalogs: Catalogs) -> Truth:
     """What every rollup must hold, from first principles (no shared code with the aggregator)."""
     seen_ids: set[uuid.UUID] = set()
+    last_copy: dict[uuid.UUID, dt.datetime] = {}
+    window = dt.timedelta(minutes=RETRY_MINUTES)
     kept: list[PingRecord] = []
     for r in records:  # test retries land within a second, so the same or the next day
-        if r.ping_id is not None and r.ping_id in seen_ids:
-            continue
-        if r.ping_id is not None:
+        if r.ping_id is not None and r.id_derived:
+            before = last_copy.get(r.ping_id)
+            last_copy[r.ping_id] = r.received_at if before is None else max(before, r.received_at)
+            if before is not None and abs(r.received_at - before) <= window:
+                continue
+        elif r.ping_id is not None:
+            if r.ping_id in seen_ids:
+                continue
             seen_ids.add(r.ping_id)
         kept.append(r)
     by_day: dict[tuple[dt.date, str, uuid.UUID], list[PingRecord]] = {}
@@ -253,13 +312,13 @@ def truth(records: Iterable[PingRecord], catalogs: Catalogs) -> Truth:
     attrs: Counter[tuple[Any, ...]] = Counter()
     values: dict[tuple[Any, ...], list[int]] = {}
     for (day, product, _), rs in by_day.items():
-        last = max(enumerate(rs), key=lambda ir: (ir[1].received_at, ir[0]))[1]
-        key = (day, product, last.version, last.platform, last.os, last.arch)
+        envelope, day_attrs, day_counts = _day_state(rs)
+        key = (day, product, *envelope)
         active[key] += 1
         pings[key] += len(rs)
-        for a, v in last.attrs.items():
+        for a, v in day_attrs.items():
             attrs[(day, product, a, _text(v))] += 1
-        for c, n in last.counts.items():
+        for c, n in day_counts.items():
             values.setdefault((day, product, c), []).append(n)
     seen: dict[str, dict[uuid.UUID, set[dt.date]]] = {}
     for day, product, install in by_day:

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import msgspec
@@ -113,8 +113,12 @@ def gzipped(value: Any) -> bytes:
     return gzip.compress(encode(value))
 
 
+TEST_ID_SECRET: Final = "census-tests-only-id-secret"
+"""CENSUS_INGEST_ID_SECRET of every ingest the tests start: ingest refuses to start without one."""
+
+
 def ingest_settings(**overrides: Any) -> IngestSettings:
-    base = IngestSettings(host="127.0.0.1", port=0, ops_port=0)
+    base = IngestSettings(host="127.0.0.1", port=0, ops_port=0, id_secret=TEST_ID_SECRET)
     return dataclasses.replace(base, **overrides)
 
 
@@ -163,6 +167,7 @@ class IngestProcess:
             "CENSUS_INGEST_PORT": str(self.port),
             "CENSUS_INGEST_OPS_PORT": str(self.ops_port),
             "CENSUS_INGEST_RATE_PER_S": "0",
+            "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -190,9 +195,23 @@ class IngestProcess:
         except aiohttp.ClientError:
             return None
 
+    async def kafka_connected(self, session: aiohttp.ClientSession) -> float | None:
+        """census_ingest_kafka_connected from /metrics, or None if it cannot be read."""
+        try:
+            async with session.get(self.ops_url + "/metrics") as response:
+                text = await response.text()
+        except aiohttp.ClientError:
+            return None
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == "census_ingest_kafka_connected":
+                return float(value)
+        return None
+
     async def wait_ready(self, session: aiohttp.ClientSession, within_s: float = 60.0) -> None:
+        """Until /readyz answers 200 and the producer reaches Kafka (so a ping gets its 202)."""
         deadline = time.monotonic() + within_s
-        while await self.ready_status(session) != 200:
+        while await self.ready_status(session) != 200 or await self.kafka_connected(session) != 1.0:
             assert self.process is not None and self.process.poll() is None, self.output()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"ingest not ready within {within_s} s:\n{self.output()}")

@@ -16,6 +16,7 @@ import asyncpg
 
 from services.migrate.migrations import discover
 from services.migrate.runner import migrate
+from tests.support.ingest import TEST_ID_SECRET
 from tests.support.processes import CENSUS, ServiceProcess, free_port
 from tests.support.truth import ORDER_DEPENDENT, ExpectedViews
 
@@ -50,6 +51,7 @@ def service_env(bootstrap: str, dsn: str, topic: str, group: str) -> dict[str, s
         "CENSUS_INGEST_PUBLISH_TIMEOUT_S": "3",
         "CENSUS_INGEST_RETRY_AFTER_S": "1",
         "CENSUS_INGEST_KAFKA_PROBE_S": "0.5",
+        "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
         "CENSUS_AGGREGATOR_RETRY_MAX_S": "2",
         "CENSUS_LOG_LEVEL": "INFO",
     }
@@ -113,12 +115,14 @@ async def run_fleet(
     installs: int,
     batch: int = 1,
     seed: int = 1,
+    with_ping_id: bool = True,
 ) -> asyncio.subprocess.Process:
     """Start `census fleet` as a subprocess; the caller awaits `.wait()`."""
     return await asyncio.create_subprocess_exec(
         str(CENSUS), "fleet", "--url", url, "--truth", str(truth), "--duration", str(seconds),
         "--rate", str(rate), "--installs", str(installs), "--batch", str(batch),
         "--seed", str(seed), "--concurrency", "8", "--drain", "60",
+        *([] if with_ping_id else ["--without-ping-id"]),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
 

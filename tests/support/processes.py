@@ -48,6 +48,34 @@ async def wait_until_ready(
             await asyncio.sleep(0.1)
 
 
+async def wait_until_metric(
+    url: str, line: str, *, within_s: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Poll the exposition at `url` until it has the sample `line` (e.g. `name 1.0`)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while True:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{url}: the process exited with {process.returncode}")
+            try:
+                async with session.get(url) as response:
+                    if line in (await response.text()).splitlines():
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            if loop.time() > deadline:
+                raise TimeoutError(f"{url} has no {line!r} within {within_s}s")
+            await asyncio.sleep(0.1)
+
+
+KAFKA_CONNECTED = "census_ingest_kafka_connected 1.0"
+"""Ingest is ready as soon as it answers (503 while Kafka is away); tests that need a 202 wait for
+this sample too."""
+WORKING = {"ingest": KAFKA_CONNECTED}
+"""Per command, the metric sample that says it can do its work, beyond /readyz."""
+
+
 @dataclass
 class ServiceProcess:
     """One `census <command>` subprocess; its output goes to `log_path` (appended across restarts)."""
@@ -76,6 +104,14 @@ class ServiceProcess:
         )
         try:
             await wait_until_ready(self.ready_url, within_s=ready_within_s, process=self.process)
+            working = WORKING.get(self.command[0])
+            if working is not None:
+                await wait_until_metric(
+                    f"http://127.0.0.1:{self.ops_port}/metrics",
+                    working,
+                    within_s=ready_within_s,
+                    process=self.process,
+                )
         except BaseException:
             # Never leave a process behind that the caller has no handle to stop.
             self.kill()

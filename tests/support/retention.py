@@ -75,7 +75,17 @@ async def days_with_rows(conn: asyncpg.Connection, table: str) -> set[dt.date]:
 
 
 async def partition_days(conn: asyncpg.Connection, table: str) -> set[dt.date]:
-    return {r["day"] for r in await conn.fetch("SELECT day FROM census_day_partitions($1)", table)}
+    """Every day some partition of `table` covers, by the bounds in the catalog."""
+    rows = await conn.fetch(
+        """SELECT lower_day, upper_day FROM census_partition_bounds($1)
+            WHERE NOT is_default AND lower_day > '-infinity' AND upper_day < 'infinity'""",
+        table,
+    )
+    return {
+        r["lower_day"] + dt.timedelta(days=i)
+        for r in rows
+        for i in range((r["upper_day"] - r["lower_day"]).days)
+    }
 
 
 @dataclasses.dataclass

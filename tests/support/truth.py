@@ -1,9 +1,15 @@
 """The analyst views computed independently from a fleet's ground truth (the acknowledged pings).
 
 Written from docs/analysts.md, not from the aggregator's code: one install counts once per day
-under its last state; events count pings. The fleet keeps an install's state fixed for the run,
-so the only order-dependent values are the per-run attrs and counts of proxmox-scripts, which
+under its day state (per field, the last known value; `unknown` and absent keys are not known);
+events count pings. The fleet keeps an install's state fixed for the run, so the only
+order-dependent values are the per-run attrs and counts of proxmox-scripts, which
 `ORDER_DEPENDENT` names and the comparisons leave to `event_outcomes`.
+
+A fleet that sends no `ping_id` is counted by content (`identity`): ingest derives the id from it,
+and the aggregator takes the same content within 10 minutes for a retry. Such a fleet must make
+every ping's content unique (a `sent_at` with sub-second precision, as Novu's and MaestroHub's
+clients send a timestamp), or two identical pings of an install sent minutes apart count once.
 """
 
 from __future__ import annotations
@@ -43,14 +49,35 @@ class ExpectedViews:
     events: dict[tuple[str, str, str], int]
 
 
+UNKNOWN: Final = "unknown"
+ENVELOPE: Final = ("version", "platform", "os", "arch")
+
+
+def identity(ping: dict[str, Any]) -> str:
+    """What makes a retry the same ping: its `ping_id`, or without one its whole content."""
+    ping_id = ping.get("ping_id")
+    return str(ping_id) if ping_id is not None else json.dumps(ping, sort_keys=True)
+
+
+def _union(state: dict[str, Any] | None, ping: dict[str, Any]) -> dict[str, Any]:
+    """The install's day state after `ping`: its known values over the state's."""
+    if state is None:
+        state = {field: UNKNOWN for field in ENVELOPE} | {"attrs": {}, "counts": {}}
+    out = {field: state[field] if ping.get(field, UNKNOWN) == UNKNOWN else ping[field]
+           for field in ENVELOPE}  # fmt: skip
+    out["attrs"] = {**state["attrs"], **ping.get("attrs", {})}
+    out["counts"] = {**state["counts"], **ping.get("counts", {})}
+    return out
+
+
 def expected_views(pings: list[dict[str, Any]], catalogs: Catalogs) -> ExpectedViews:
-    unique = {p["ping_id"]: p for p in pings}.values()  # a retried ping counts once
+    unique = {identity(p): p for p in pings}.values()  # a retried ping counts once
     installs: dict[tuple[str, str], dict[str, Any]] = {}
     pings_per_install: Counter[tuple[str, str]] = Counter()
     events: Counter[tuple[str, str, str]] = Counter()
     for ping in unique:
         key = (ping["product"], ping["install_id"])
-        installs[key] = ping
+        installs[key] = _union(installs.get(key), ping)
         pings_per_install[key] += 1
         catalog = catalogs.get(ping["product"])
         assert catalog is not None

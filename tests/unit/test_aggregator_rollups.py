@@ -8,6 +8,7 @@ import math
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,10 +21,12 @@ from services.aggregator.flush import write_flush
 from services.aggregator.histogram import BUCKETS, bucket, quantile
 from services.aggregator.rollup import CountDelta
 from services.aggregator.store import FencedError, OffsetClaim
+from services.common.settings import HorizonSettings
 from tests.support.aggregator import BASE, FakeRollupStore, FakeTables, Truth, fleet, ping, truth
 
 CATALOGS = load_catalogs()
 TODAY = BASE.date()
+HORIZONS = HorizonSettings()
 
 
 async def feed(store: FakeRollupStore, records: list[PingRecord], cuts: list[int]) -> None:
@@ -33,7 +36,13 @@ async def feed(store: FakeRollupStore, records: list[PingRecord], cuts: list[int
     for lo, hi in itertools.pairwise(bounds):
         claim = OffsetClaim(0, stored, hi)
         await write_flush(
-            store, CATALOGS, group="g", topic="t", claims=[claim], records=records[lo:hi]
+            store,
+            CATALOGS,
+            group="g",
+            topic="t",
+            claims=[claim],
+            records=records[lo:hi],
+            horizons=HORIZONS,
         )
         stored = hi
 
@@ -75,18 +84,18 @@ def expected(t: Truth) -> dict[str, Any]:
 async def test_rollups_equal_ground_truth_whatever_the_batching(
     seed: int, days: int, cuts: list[int]
 ) -> None:
-    records = fleet(seed, installs=25, days=days, pings=300)
+    records = fleet(seed, installs=25, days=days, pings=300, derived=True)
     store = FakeRollupStore()
     await feed(store, records, cuts)
     assert rollups(store.tables) == expected(truth(records, CATALOGS))
 
 
-async def test_an_install_counts_once_per_day_under_its_last_state() -> None:
+async def test_an_install_counts_once_per_day_under_its_last_known_values() -> None:
     install = uuid.uuid4()
     records = [
         ping(install, BASE + dt.timedelta(hours=1), version="1.0", counts={"vms": 10}),
         ping(install, BASE + dt.timedelta(hours=3), version="2.0", counts={"vms": 3}),
-        ping(install, BASE + dt.timedelta(hours=2), version="1.5", counts={"vms": 99}),  # late
+        ping(install, BASE + dt.timedelta(hours=4), version="unknown", counts={}),
     ]
     store = FakeRollupStore()
     await feed(store, records, [1, 2])
@@ -96,6 +105,86 @@ async def test_an_install_counts_once_per_day_under_its_last_state() -> None:
     assert (row["installs"], row["sum"], row["min"], row["max"]) == (1, 3, 3, 3)
     assert row["histogram"][bucket(3)] == 1
     assert sum(row["histogram"]) == 1
+
+
+NOVU_USAGE = {"event_count": 1200, "subscriber_count": 40, "workflow_count": 6}
+NOVU_BEACON = {"free_memory_mb": 900, "total_memory_mb": 8192}
+
+
+@pytest.mark.parametrize("cuts", [[], [1], [1, 2]])
+async def test_a_beacon_after_a_usage_report_of_the_same_day_keeps_the_usage_counts(
+    cuts: list[int],
+) -> None:
+    install = uuid.uuid4()
+    usage = ping(install, BASE + dt.timedelta(hours=1), product="novu", event="usage")
+    beacon = ping(install, BASE + dt.timedelta(hours=2), product="novu", event="beacon")
+    records = [
+        msgspec.structs.replace(usage, counts=NOVU_USAGE),
+        msgspec.structs.replace(beacon, counts=NOVU_BEACON, attrs={"os_release": "23.6.0"}),
+        msgspec.structs.replace(
+            beacon,
+            received_at=BASE + dt.timedelta(hours=3),
+            counts={"free_memory_mb": 700, "total_memory_mb": 8192},
+        ),
+    ]
+    store = FakeRollupStore()
+    await feed(store, records, cuts)
+    (day_row,) = store.tables.days.values()
+    assert day_row.counts == {**NOVU_USAGE, "free_memory_mb": 700, "total_memory_mb": 8192}
+    assert day_row.attrs == {"os_release": "23.6.0"}
+    counts = {
+        k[2]: (r["installs"], r["sum"]) for k, r in store.tables.counts.items() if r["installs"]
+    }
+    assert counts == {
+        "event_count": (1, 1200),
+        "subscriber_count": (1, 40),
+        "workflow_count": (1, 6),
+        "free_memory_mb": (1, 700),
+        "total_memory_mb": (1, 8192),
+    }
+    assert store.tables.attrs[(TODAY, "novu", "os_release", "23.6.0")] == 1
+
+
+@pytest.mark.parametrize("cuts", [[], [1]])
+async def test_an_event_without_os_keeps_the_days_os(cuts: list[int]) -> None:
+    install = uuid.uuid4()
+    records = [
+        ping(install, BASE + dt.timedelta(hours=1), os="darwin", arch="arm64"),
+        ping(install, BASE + dt.timedelta(hours=2), os="unknown", arch="unknown", version="5.1.0"),
+    ]
+    store = FakeRollupStore()
+    await feed(store, records, cuts)
+    active = {k[2:]: tuple(v) for k, v in store.tables.active.items() if v[0] or v[1]}
+    assert active == {("5.1.0", "docker", "darwin", "arm64"): (1, 2)}
+
+
+async def test_unknown_stays_until_a_known_value_comes() -> None:
+    install = uuid.uuid4()
+    records = [
+        ping(install, BASE + dt.timedelta(hours=1), os="unknown"),
+        ping(install, BASE + dt.timedelta(hours=2), os="unknown"),
+        ping(install, BASE + dt.timedelta(hours=3), os="windows"),
+    ]
+    store = FakeRollupStore()
+    await feed(store, records[:2], [1])
+    assert {k[4] for k, v in store.tables.active.items() if v[0]} == {"unknown"}
+    await feed_more(store, records[2:], 2)
+    assert {k[4]: tuple(v) for k, v in store.tables.active.items() if v[0] or v[1]} == {
+        "windows": (1, 3)
+    }
+
+
+async def feed_more(store: FakeRollupStore, records: list[PingRecord], stored: int) -> None:
+    """One more flush after `stored` records were flushed by `feed`."""
+    await write_flush(
+        store,
+        CATALOGS,
+        group="g",
+        topic="t",
+        claims=[OffsetClaim(0, stored, stored + len(records))],
+        records=records,
+        horizons=HORIZONS,
+    )
 
 
 async def test_retried_ping_id_is_counted_once_across_flushes_and_midnight() -> None:
@@ -160,11 +249,23 @@ async def test_a_moved_offset_fences_the_flush_and_writes_nothing() -> None:
     store = FakeRollupStore()
     records = [ping(uuid.uuid4(), BASE)]
     await write_flush(
-        store, CATALOGS, group="g", topic="t", claims=[OffsetClaim(0, None, 1)], records=records
+        store,
+        CATALOGS,
+        group="g",
+        topic="t",
+        claims=[OffsetClaim(0, None, 1)],
+        records=records,
+        horizons=HORIZONS,
     )
     with pytest.raises(FencedError):
         await write_flush(
-            store, CATALOGS, group="g", topic="t", claims=[OffsetClaim(0, None, 2)], records=records
+            store,
+            CATALOGS,
+            group="g",
+            topic="t",
+            claims=[OffsetClaim(0, None, 2)],
+            records=records,
+            horizons=HORIZONS,
         )
     assert store.tables.offsets == {("g", "t", 0): 1}
     assert sum(v for v in store.tables.events.values()) == 1

@@ -13,10 +13,12 @@ import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 
+from schemas.ping import Ping
 from schemas.record import SCHEMA_VERSION, PingRecord, encode_record
 from services.common.settings import SettingsError, load
 from services.ingest.compat.common import keyed_uuid
 from services.ingest.config import IngestSettings
+from services.ingest.retryid import RetryIds
 from tests.support import compat as bodies
 from tests.support.ingest import FakeClock, FakePublisher, encode, ingest_client, ingest_settings
 
@@ -48,6 +50,12 @@ def assert_no_marker(records: list[PingRecord]) -> None:
             assert marker.encode() not in wire, marker
 
 
+def as_ping(record: PingRecord) -> Ping:
+    """The canonical ping a record was made from (without the id ingest derived)."""
+    fields = {name: getattr(record, name) for name in Ping.__struct_fields__}
+    return Ping(**{**fields, "ping_id": None})
+
+
 def hashed(product: str, raw: str) -> uuid.UUID:
     return keyed_uuid(SECRET.encode(), product, "install", raw)
 
@@ -64,9 +72,12 @@ async def test_pulse_ping_becomes_the_canonical_record() -> None:
         "dropped_fields": ["version_raw", "pulse_intelligence_patrol_tokens_30d"],
     }
     (record,) = publisher.records
+    assert record.id_derived  # Pulse sends no ping id: ingest derives one from the content
     assert record == PingRecord(
         schema=SCHEMA_VERSION,
         received_at=dt.datetime.fromtimestamp(FakeClock().now, dt.UTC),
+        ping_id=RetryIds(SECRET).derive(as_ping(record)),
+        id_derived=True,
         product="pulse",
         install_id=uuid.UUID(body["install_id"]),
         event="heartbeat",

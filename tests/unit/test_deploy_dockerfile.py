@@ -14,6 +14,7 @@ import pytest
 from services.aggregator.config import AggregatorSettings
 from services.ingest.config import IngestSettings
 from services.retention.config import RetentionSettings
+from tests.support.ingest import TEST_ID_SECRET
 from tests.support.prometheus import ROOT
 
 DOCKERFILE: Final = ROOT / "Dockerfile"
@@ -100,8 +101,8 @@ def test_exposes_the_public_and_ops_ports() -> None:
         int(port) for keyword, args in final_stage() if keyword == "EXPOSE" for port in args.split()
     }
     assert exposed == {
-        IngestSettings().port,
-        IngestSettings().ops_port,
+        IngestSettings(id_secret=TEST_ID_SECRET).port,
+        IngestSettings(id_secret=TEST_ID_SECRET).ops_port,
         AggregatorSettings().ops_port,
         RetentionSettings().ops_port,
     }

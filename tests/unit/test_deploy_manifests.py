@@ -16,6 +16,7 @@ from services.common.settings import describe
 from services.ingest.config import IngestSettings
 from services.migrate.main import MigrateSettings
 from services.retention.config import RetentionSettings
+from tests.support.ingest import TEST_ID_SECRET
 from tests.support.prometheus import DEPLOY, ROOT, load_yaml, load_yaml_documents
 
 K8S: Final = DEPLOY / "k8s"
@@ -26,7 +27,7 @@ MANIFESTS: Final = sorted(K8S.rglob("*.yaml"))
 SETTINGS: Final = (IngestSettings, AggregatorSettings, RetentionSettings, MigrateSettings)
 KNOWN_VARIABLES: Final = {doc.env for cls in SETTINGS for doc in describe(cls)}
 OPS_PORTS: Final = {
-    "ingest": IngestSettings().ops_port,
+    "ingest": IngestSettings(id_secret=TEST_ID_SECRET).ops_port,
     "aggregate": AggregatorSettings().ops_port,
     "retention": RetentionSettings().ops_port,
 }
@@ -263,3 +264,36 @@ def test_k8s_readme_lists_every_manifest() -> None:
         stem = relative.split("-")[0] + "-"
         assert relative in readme or f"`{stem}*.yaml`" in readme, relative
     assert (ROOT / "docs" / "operations.md").is_file()
+
+
+# --- the install-id secret --------------------------------------------------------------------
+
+
+def test_compose_gives_ingest_its_id_secret_from_a_secret_file_only() -> None:
+    doc = load_yaml(COMPOSE)
+    ingest = doc["services"]["ingest"]
+    assert ingest["secrets"] == ["census_ingest_id_secret"]
+    assert doc["secrets"]["census_ingest_id_secret"] == {"file": "./secrets/ingest-id-secret"}
+    # The entrypoint reads the mounted file into the variable and execs `census <command>`.
+    shell, flag, script, name = ingest["entrypoint"]
+    assert (shell, flag, name) == ("/bin/sh", "-c", "census")
+    assert "/run/secrets/census_ingest_id_secret" in script and 'exec census "$$@"' in script
+    assert ingest["command"] == ["ingest"]
+    # No value anywhere in the file: not in the shared environment, not in any service's.
+    for service in doc["services"].values():
+        assert "CENSUS_INGEST_ID_SECRET" not in (service.get("environment") or {})
+    assert "deploy/secrets/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_kubernetes_ingest_takes_its_id_secret_from_a_required_secret() -> None:
+    pod = _by_kind("Deployment")["census-ingest"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (entry,) = [e for e in container["env"] if e["name"] == "CENSUS_INGEST_ID_SECRET"]
+    assert "value" not in entry
+    ref = entry["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref["key"]) == ("census-ingest", "id-secret")
+    assert ref.get("optional", False) is False  # no Secret, no pod: fail closed
+    readme = (K8S / "README.md").read_text(encoding="utf-8")
+    assert "create secret generic census-ingest" in readme and "openssl rand" in readme
+    for _, doc in _documents():
+        assert "CENSUS_INGEST_ID_SECRET" not in (doc.get("data") or {})  # never in a ConfigMap

@@ -11,6 +11,7 @@ import pytest
 from services.aggregator.config import AggregatorSettings
 from services.ingest.config import IngestSettings
 from services.retention.config import RetentionSettings
+from tests.support.ingest import TEST_ID_SECRET
 from tests.support.prometheus import (
     FOREIGN_METRICS,
     OPERATIONS_DOC,
@@ -132,7 +133,7 @@ def test_recording_rules_are_named_level_metric_operations() -> None:
 @pytest.mark.parametrize(
     ("job", "port"),
     [
-        ("census-ingest", IngestSettings().ops_port),
+        ("census-ingest", IngestSettings(id_secret=TEST_ID_SECRET).ops_port),
         ("census-aggregator", AggregatorSettings().ops_port),
         ("census-retention", RetentionSettings().ops_port),
     ],

@@ -48,8 +48,16 @@ def test_encoded_record_has_only_contract_fields() -> None:
     decoded = msgspec.msgpack.decode(encode_record(make_record()))
     assert set(decoded) == {
         "schema", "received_at", "product", "install_id", "event", "version", "platform",
-        "os", "arch", "sent_at", "ping_id", "attrs", "counts",
+        "os", "arch", "sent_at", "ping_id", "attrs", "counts", "id_derived",
     }  # fmt: skip
+
+
+def test_a_record_written_before_id_derived_existed_still_decodes() -> None:
+    fields = msgspec.msgpack.decode(encode_record(make_record()))
+    del fields["id_derived"]
+    old = msgspec.msgpack.encode(fields)
+    assert decode_record(old) == make_record()
+    assert decode_record(old).id_derived is False
 
 
 def test_garbage_value_is_rejected() -> None:

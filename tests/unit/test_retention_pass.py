@@ -9,7 +9,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 
 from services.retention.metrics import RetentionMetrics
-from services.retention.plan import DayPartition, HorizonClass, TableState
+from services.retention.plan import DayPartition, RegisteredTable, TableState
 from services.retention.store import RegistryError
 from services.retention.worker import PassOptions, RetentionPass
 
@@ -39,20 +39,22 @@ class FakeStore:
     async def unlock(self) -> None:
         self.unlocked += 1
 
-    async def registered_tables(self) -> list[tuple[str, HorizonClass]]:
-        return [("install_days", "install")]
+    async def registered_tables(self) -> list[RegisteredTable]:
+        return [RegisteredTable("install_days", "install")]
 
-    async def table_state(self, table: str, horizon_class: HorizonClass) -> TableState:
+    async def table_state(self, entry: RegisteredTable) -> TableState:
         parts = tuple(
-            DayPartition(f"{table}_p{d:%Y%m%d}", d, d + DAY, 10) for d in sorted(self.days)
+            DayPartition(f"{entry.table}_p{d:%Y%m%d}", d, d + DAY, 10) for d in sorted(self.days)
         )
-        return TableState(table, horizon_class, parts)
+        return TableState(entry.table, entry.horizon_class, parts)
 
     async def create_partition(self, table: str, day: dt.date) -> int:
         self.days.add(day)
         return 1
 
-    async def drop_partition(self, table: str, day: dt.date) -> bool:
+    async def drop_partition(self, table: str, partition: str, keep_from: dt.date) -> bool:
+        day = dt.datetime.strptime(partition[-8:], "%Y%m%d").date()
+        assert day + DAY <= keep_from, "asked to drop a partition inside the horizon"
         if self.lock_failures.get(day, 0) > 0:
             self.lock_failures[day] -= 1
             raise LockTimeout()
@@ -70,6 +72,9 @@ class FakeStore:
     async def count_expired(
         self, table: str, column: str, keep_from: dt.date, partition: str | None
     ) -> int:
+        if partition is not None:  # one of install_days' partitions: 10 rows each
+            day = dt.datetime.strptime(partition[-8:], "%Y%m%d").date()
+            return 10 if day in self.days and day < keep_from else 0
         return sum(d < keep_from for d in self.activity)
 
 
@@ -108,6 +113,13 @@ async def test_a_pass_creates_ahead_drops_past_and_deletes_in_batches() -> None:
     )
     assert value(registry, "census_retention_last_success_timestamp_seconds") > 0
     assert store.unlocked == 1
+    # Nothing is left past the horizon, and the gauges the alert watches say so.
+    assert report.leftovers == []
+    for table in ("install_days", "install_activity"):
+        assert registry.get_sample_value("census_retention_unpurged_rows", {"table": table}) == 0
+        assert (
+            registry.get_sample_value("census_retention_unpurged_partitions", {"table": table}) == 0
+        )
 
 
 async def test_lock_timeouts_are_retried_then_left_for_the_next_pass() -> None:
@@ -118,8 +130,16 @@ async def test_lock_timeouts_are_retried_then_left_for_the_next_pass() -> None:
     report = await make_pass(store, registry, step_attempts=3).run()
     assert old not in store.days  # succeeded on its third attempt
     assert old + DAY in store.days  # gave up after three, kept for the next pass
-    assert len(report.failures) == 1 and "drop on install_days failed after 3" in report.failures[0]
+    assert len(report.failures) == 2 and "drop on install_days failed after 3" in report.failures[0]
     assert value(registry, "census_retention_failures_total", step="drop") == 1
+    # What is left past the horizon is reported by name, and measured for the alert.
+    left = f"install_days_p{old + DAY:%Y%m%d}"
+    assert "could not be purged" in report.failures[1] and left in report.failures[1]
+    assert [(x.table, x.partitions) for x in report.leftovers] == [("install_days", (left,))]
+    assert value(registry, "census_retention_failures_total", step="check") == 1
+    gauge = "census_retention_unpurged_partitions"
+    assert value(registry, gauge, table="install_days") == 1
+    assert value(registry, "census_retention_unpurged_rows", table="install_days") == 10
     assert value(registry, "census_retention_last_success_timestamp_seconds") == 0
     assert store.unlocked == 1
 
@@ -141,9 +161,9 @@ async def test_stop_ends_the_pass_after_the_current_step() -> None:
     stop = worker._stop
     original = store.drop_partition
 
-    async def drop_then_stop(table: str, day: dt.date) -> bool:
+    async def drop_then_stop(table: str, partition: str, keep_from: dt.date) -> bool:
         stop.set()
-        return await original(table, day)
+        return await original(table, partition, keep_from)
 
     store.drop_partition = drop_then_stop  # type: ignore[method-assign]
     report = await worker.run()
@@ -154,8 +174,8 @@ async def test_stop_ends_the_pass_after_the_current_step() -> None:
 async def test_an_unusable_registry_fails_the_pass_and_touches_nothing() -> None:
     store = FakeStore([TODAY - 100 * DAY])
 
-    async def broken(table: str, horizon_class: HorizonClass) -> TableState:
-        raise RegistryError(f"{table}: not range-partitioned by a single day column")
+    async def broken(entry: RegisteredTable) -> TableState:
+        raise RegistryError(f"{entry.table}: not range-partitioned by a single day column")
 
     store.table_state = broken  # type: ignore[method-assign]
     registry = CollectorRegistry()

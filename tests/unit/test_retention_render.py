@@ -15,17 +15,26 @@ def test_dry_run_lists_creates_drops_and_deletes() -> None:
         TableState(
             "install_days",
             "install",
-            (DayPartition("install_days_p20241130", old, old + dt.timedelta(days=1), 1234),),
+            (
+                DayPartition("install_days_p20241130", old, old + dt.timedelta(days=1), 1234),
+                DayPartition("restored_2024", dt.date(2024, 1, 1), dt.date(2024, 12, 1), 99),
+                DayPartition("straddler", dt.date(2024, 12, 1), dt.date(2024, 12, 10), 5),
+            ),
             default_partition="install_days_default",
         ),
         TableState("rollup_events", "rollup", ()),
     ]
     plan = plan_pass(states, Horizons(), today, 1)
-    text = render_plan(plan, {"install_days_default": 7, "install_activity": 42})
+    text = render_plan(plan, {"install_days_default": 7, "install_activity": 42, "straddler": 3})
     lines = text.splitlines()
     assert lines[0] == "retention plan for 2025-03-01 (UTC); dry run: nothing was changed"
     assert "install_days: install horizon 90 days, keeps days >= 2024-12-02" in lines
     assert "  drop   install_days_p20241130 (2024-11-30, ~1234 rows)" in lines
+    assert "  drop   restored_2024 ([2024-01-01, 2024-12-01), ~99 rows)" in lines
+    assert (
+        "  delete 3 row(s) of straddler ([2024-12-01, 2024-12-10), reaches into the horizon) "
+        "with day < 2024-12-02"
+    ) in lines
     assert "  create install_days_p20250301 (2025-03-01)" in lines
     assert "  create install_days_p20250302 (2025-03-02)" in lines
     assert "  create rollup_events_p20250302 (2025-03-02)" in lines
@@ -33,7 +42,7 @@ def test_dry_run_lists_creates_drops_and_deletes() -> None:
         "  delete 7 row(s) of DEFAULT partition install_days_default with day < 2024-12-02" in lines
     )
     assert "install_activity: install horizon, delete 42 row(s) with last_day < 2024-12-02" in lines
-    assert lines[-1] == "total: create 4 partition(s), drop 1 partition(s)"
+    assert lines[-1] == "total: create 4 partition(s), drop 2 partition(s)"
 
 
 def test_dry_run_of_a_tidy_database_says_so() -> None:
