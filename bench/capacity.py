@@ -135,7 +135,7 @@ def rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                     f"{installs:,}",
                     cadence.name,
                     f"{mean:,.1f}",
-                    f"{peak:,.0f}",
+                    f"{peak:,.1f}" if peak < 100 else f"{peak:,.0f}",
                     f"{cores(ingest)} / {cores(ingest_compat)}",
                     whole(replicas),
                     str(partitions),
