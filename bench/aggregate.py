@@ -48,7 +48,10 @@ from bench.proc import (  # noqa: E402
 )
 from schemas.record import PingRecord, decode_record, encode_record  # noqa: E402
 from services.migrate.migrations import discover  # noqa: E402
-from services.migrate.runner import migrate  # noqa: E402
+from services.migrate.runner import (  # noqa: E402
+    ensure_partitions,
+    migrate,
+)
 from tests.support.ingest import TEST_ID_SECRET, free_port, pulse_ping  # noqa: E402
 from tests.support.kafka import delete_topic  # noqa: E402
 from tests.support.processes import KAFKA_CONNECTED  # noqa: E402
@@ -400,7 +403,11 @@ async def migrated_database(admin: asyncpg.Connection, name: str) -> AsyncIterat
     dsn = f"{ADMIN_DSN.rpartition('/')[0]}/{name}"
     try:
         conn = await asyncpg.connect(dsn)
-        await migrate(conn, discover(), today=dt.datetime.now(dt.UTC).date())
+        today = dt.datetime.now(dt.UTC).date()
+        await migrate(conn, discover(), today=today)
+        # The pings fall on the last DAYS days: their partitions exist, as in a deployment that
+        # has run that long (else the aggregator's first flushes create them under a lock).
+        await ensure_partitions(conn, today - dt.timedelta(days=DAYS - 1), DAYS)
         await conn.close()
         yield dsn
     finally:
