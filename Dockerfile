@@ -1,6 +1,6 @@
 # One image for every Census service: the command picks it.
 #   docker build -t census .
-#   docker run census ingest | aggregate | retention [--once] | migrate
+#   docker run census ingest | aggregate | retention [--once] | dashboard | migrate
 # Configuration is CENSUS_* environment variables; `docker run census <command> --help` lists them.
 
 # Build stage: install the distribution into a self-contained virtualenv. Every dependency ships
@@ -26,9 +26,12 @@ ENV PATH=/opt/census/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CENSUS_INGEST_HOST=0.0.0.0 \
+    CENSUS_DASHBOARD_HOST=0.0.0.0 \
     CENSUS_OPS_HOST=0.0.0.0
-# Public port of ingest, then the ops ports (/metrics /healthz /readyz) of ingest, aggregator, retention.
-EXPOSE 8080 9101 9102 9103
+# Public ports of ingest and the dashboard, then the ops ports (/metrics /healthz /readyz) of ingest,
+# aggregator, retention and the dashboard. The dashboard's pages, styles and charts are served from
+# the package itself (services/dashboard/static, server-rendered SVG): nothing from another host.
+EXPOSE 8080 8081 9101 9102 9103 9104
 USER 10001:10001
 WORKDIR /tmp
 ENTRYPOINT ["census"]

@@ -50,8 +50,10 @@ DEFAULT_ARCHES: Final = ("amd64", "arm64", "arm", "386")
 and 386); adapters map other spellings onto these (Node's `x64`/`ia32`, `uname -m`'s
 `x86_64`/`aarch64`)."""
 
-ENVELOPE_VALUE_PATTERN: Final = "^[a-z0-9][a-z0-9._-]{0,15}$"
-"""What a declared platform, os or arch value looks like (it must fit the ping's `arch` too)."""
+ENVELOPE_VALUE_PATTERN: Final = "^[a-z0-9][a-z0-9._-]{0,31}$"
+"""What a declared platform or os value looks like (it fits the ping's `platform` and `os`)."""
+ARCH_VALUE_PATTERN: Final = "^[a-z0-9][a-z0-9._-]{0,15}$"
+"""What a declared arch value looks like (it fits the ping's `arch`)."""
 
 
 class AttrSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -218,13 +220,13 @@ def _check_consistency(catalog: Catalog) -> list[str]:
     for name, attr in catalog.attrs.items():
         if attr.pattern:
             problems += _leak_problems(f"$.attrs.{name}.pattern", attr.pattern)
-    for field, values in (
-        ("platforms", catalog.platforms),
-        ("oses", catalog.oses),
-        ("arches", catalog.arches),
+    for field, values, shape, most in (
+        ("platforms", catalog.platforms, ENVELOPE_VALUE_PATTERN, 32),
+        ("oses", catalog.oses, ENVELOPE_VALUE_PATTERN, 32),
+        ("arches", catalog.arches, ARCH_VALUE_PATTERN, 16),
     ):
         problems += _values_problems(
-            f"$.{field}", values, ENVELOPE_VALUE_PATTERN, "lower-case, at most 16 characters"
+            f"$.{field}", values, shape, f"lower-case, at most {most} characters"
         )
     return problems
 

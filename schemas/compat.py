@@ -85,20 +85,85 @@ KEYED_ALWAYS: Final = (
     "because upstream does not document it as random; one install still counts as one"
 )
 
+PULSE_RENAMED: Final = {
+    "pulse_intelligence_patrol_control_paid_completed_operations_loop_30d": (
+        "attrs.pulse_intelligence_patrol_control_paid_completed_ops_loop_30d"
+    ),
+    "pulse_intelligence_patrol_control_paid_resolved_operations_loop_30d": (
+        "attrs.pulse_intelligence_patrol_control_paid_resolved_ops_loop_30d"
+    ),
+    "pulse_intelligence_pro_activation_paid_completed_operations_loop_30d": (
+        "attrs.pulse_intelligence_pro_activation_paid_completed_ops_loop_30d"
+    ),
+    "pulse_intelligence_pro_activation_paid_resolved_operations_loop_30d": (
+        "attrs.pulse_intelligence_pro_activation_paid_resolved_ops_loop_30d"
+    ),
+    "pulse_intelligence_external_agent_approved_action_success_loop_30d": (
+        "attrs.pulse_intelligence_ext_agent_approved_action_success_loop_30d"
+    ),
+    "pulse_intelligence_assistant_operations_loop_starter_requests_30d": (
+        "counts.pulse_intelligence_assistant_ops_loop_starter_requests_30d"
+    ),
+    "pulse_intelligence_patrol_control_operations_loop_starter_requests_30d": (
+        "counts.pulse_intelligence_patrol_control_ops_loop_starter_requests_30d"
+    ),
+    "pulse_intelligence_pro_activation_operations_loop_starter_requests_30d": (
+        "counts.pulse_intelligence_pro_activation_ops_loop_starter_requests_30d"
+    ),
+}
+"""Pulse keys longer than a Census key may be (64 characters) → the Census field they fill."""
+
+PULSE_PAID_TIERS: Final = (
+    "relay",
+    "pro",
+    "pro_plus",
+    "pro_annual",
+    "lifetime",
+    "cloud",
+    "msp",
+    "enterprise",
+)
+"""pkg/licensing Tier values other than `free` (Pulse's own rule: paid = tier != free)."""
+PULSE_FREE_TIER: Final = "free"
+
 PULSE: Final = CompatMapping(
     product="pulse",
     route="/compat/pulse/v1/telemetry/ping",
     title="Pulse",
-    source="rcourtman/Pulse internal/telemetry/telemetry.go (Ping) and docs/PRIVACY.md",
+    source="rcourtman/Pulse internal/telemetry/telemetry.go (Ping), schema_version 10 and the "
+    "first public schema of the v6 release",
     passthrough="every other key declared in pulse.toml (attrs and counts, same snake_case name)",
     fields=(
         _x("install_id", "install_id", note=KEYED_IF_NOT_UUID),
         _k("event", "event", note="startup or heartbeat"),
-        _k("version", "version"),
-        _k("platform", "platform"),
-        _k("os", "os"),
-        _k("arch", "arch"),
-        _k("sent_at", "sent_at", note="newer clients; RFC 3339"),
+        _k(
+            "version",
+            "version",
+            note="release builds of the first schema send v6.0.0, newer ones 6.0.0: one "
+            "leading v is stripped, so both are one version",
+        ),
+        _k("platform", "platform", note="docker or binary"),
+        _k("os", "os", note="runtime.GOOS"),
+        _k("arch", "arch", note="runtime.GOARCH"),
+        _k("sent_at", "sent_at", note="schema 2+; RFC 3339"),
+        *(
+            _k(upstream, target, note="renamed: a Census key is at most 64 characters")
+            for upstream, target in PULSE_RENAMED.items()
+        ),
+        _x(
+            "license_tier",
+            "attrs.paid_license",
+            note="first schema only: paid_license is false for free, true for "
+            + ", ".join(PULSE_PAID_TIERS)
+            + " (Pulse's rule: any tier but free); any other value sets nothing; the tier "
+            "itself is never stored; ignored when paid_license is sent",
+        ),
+        _x(
+            "api_tokens",
+            "attrs.has_api_tokens",
+            note="first schema only: has_api_tokens is true when the count is above 0; the "
+            "count itself is never stored; ignored when has_api_tokens is sent",
+        ),
     ),
 )
 
@@ -106,7 +171,8 @@ PROXMOX_SCRIPTS: Final = CompatMapping(
     product="proxmox-scripts",
     route="/compat/proxmox-scripts/telemetry",
     title="Proxmox VE Helper-Scripts",
-    source="community-scripts/ProxmoxVED misc/api.func (_tm_payload, post_tool_to_api, post_addon_to_api)",
+    source="community-scripts/ProxmoxVE misc/api.func (_tm_payload, post_tool_to_api, "
+    "post_addon_to_api)",
     fields=(
         _x("random_id", "install_id", note=KEYED_IF_NOT_UUID + " (tools send `tool-<epoch>`)"),
         _x(
@@ -135,7 +201,8 @@ PROXMOX_SCRIPTS: Final = CompatMapping(
             "attrs.pve_version",
             "version",
             "platform",
-            note="also the ping's version; platform is `incus` for incus-<v>, else `proxmox-ve`",
+            note="also the ping's version (incus-<v> gives version <v>); when `platform` is not "
+            "sent it is `incus` for incus-<v>, else `pve`",
         ),
         _k("method", "attrs.method"),
         _k("exit_code", "counts.exit_code", note="0 to 255"),
@@ -153,10 +220,20 @@ PROXMOX_SCRIPTS: Final = CompatMapping(
         _x("gpu_model", "attrs.gpu_model", note="cut to 64 characters"),
         _k("gpu_passthrough", "attrs.gpu_passthrough"),
         _x("ram_speed", "counts.ram_speed", note="sent as a string; digits parsed, empty omitted"),
-        _x("arch", "arch", note="`unknown` when empty (arm64 when has_arm)"),
+        _x(
+            "arch",
+            "arch",
+            note="dpkg's amd64/arm64; the uname -m fallback's x86_64/aarch64 become amd64/arm64; "
+            "`unknown` when empty (arm64 when has_arm)",
+        ),
+        _k("platform", "platform", note="TM_PLATFORM: pve or incus (empty in addon reports)"),
         _k("has_arm", "attrs.has_arm"),
-        _k("repo_source", "attrs.repo_source"),
-        _d("repo_slug", "owner/repo of a fork: a GitHub user name"),
+        _k("repo_source", "attrs.repo_source", note="ProxmoxVE, ProxmoxVED or external"),
+        _d(
+            "repo_slug",
+            "owner/repo of a fork names a GitHub user; for the official repos it only repeats "
+            "repo_source",
+        ),
     ),
 )
 
@@ -167,9 +244,13 @@ FLOWFUSE: Final = CompatMapping(
     source="FlowFuse/flowfuse forge/housekeeper/tasks/telemetryMetrics.js and telemetryMetrics/*.js",
     fields=(
         _x("instanceId", "install_id", note=KEYED_IF_NOT_UUID),
-        _k("os.type", "os"),
+        _x(
+            "os.type",
+            "os",
+            note="os.type(): Linux, Darwin, Windows_NT become linux, darwin, windows",
+        ),
         _k("os.release", "attrs.os_release"),
-        _k("os.arch", "arch"),
+        _x("os.arch", "arch", note="os.arch(): x64 becomes amd64, ia32 386, arm64 and arm stay"),
         _k("env.nodejs", "attrs.nodejs_version"),
         _k("env.flowforge", "version"),
         _k("platform.counts.users", "counts.users"),
@@ -197,56 +278,111 @@ FLOWFUSE: Final = CompatMapping(
         _k("platform.config.broker.enabled", "attrs.broker_enabled"),
         _k("platform.config.fileStore.enabled", "attrs.file_store_enabled"),
         _k("platform.config.email.enabled", "attrs.email_enabled"),
-        _d("platform.license.id", "identifies the customer"),
+        _d(
+            "platform.license.id",
+            "identifies the customer (community installs send an empty string: nothing to drop)",
+        ),
         _k("platform.license.type", "attrs.license_type", note="CE, EE or DEV"),
+    ),
+)
+
+NOVU_SOURCE: Final = (
+    "novuhq/novu apps/worker/src/app/telemetry (machine.utils.ts, machineInfoService and "
+    "userInfoService use cases, sendDataToNovuTrace.utils.ts)"
+)
+NOVU_EVENTS: Final = {
+    "Initial Setup - [OS Telemetry]": "setup",
+    "Regular Beacon - [OS Telemetry]": "beacon",
+    "User Info - [OS Telemetry]": "usage",
+}
+"""Novu's event names (the wrapper's `event`) → catalog events. Any other name is counted as
+event `other` with its properties dropped: Census cannot know their shape."""
+
+NOVU_IDENTITY: Final = (
+    "always replaced by a keyed hash (HMAC-SHA256 with CENSUS_INGEST_ID_SECRET) shaped as a "
+    "UUID, never published: it is the UUIDv4 of ~/.novu-machine-id, or `<hostname>-<ipAddress>` "
+    "when that file cannot be written; one install still counts as one"
+)
+_NOVU_MACHINE: Final = (
+    ("platform", "os", "os.platform(); win32 becomes windows; the ping's platform is `unknown`"),
+    ("release", "attrs.os_release", "os.release()"),
+    ("freeMemory", "counts.free_memory_mb", "os.freemem(): bytes → MB (rounded down)"),
+    ("totalMemory", "counts.total_memory_mb", "os.totalmem(): bytes → MB (rounded down)"),
+)
+_NOVU_USAGE_COUNTS: Final = (
+    ("eventCount", "counts.event_count"),
+    ("orgCount", "counts.org_count"),
+    ("subscriberCount", "counts.subscriber_count"),
+    ("topicCount", "counts.topic_count"),
+    ("totalSteps", "counts.total_steps"),
+    ("userCount", "counts.user_count"),
+    ("workflowCount", "counts.workflow_count"),
+)
+_NULL_COUNT: Final = "null (its query failed) is ignored"
+_TIMESTAMP: Final = (
+    "ISO 8601 with milliseconds and Z as Novu sends it, epoch milliseconds, or a zone-less time "
+    "(the documented example), taken as UTC"
+)
+
+
+def _novu_fields(prefix: str, *, machine: bool, usage: bool) -> tuple[FieldMapping, ...]:
+    fields: list[FieldMapping] = [
+        _x(prefix + "distinct_id", "install_id", note=NOVU_IDENTITY),
+        _x(prefix + "instanceId", "install_id", note="the same value as distinct_id"),
+    ]
+    if machine:
+        fields += [_x(prefix + up, target, note=note) for up, target, note in _NOVU_MACHINE]
+        fields += [
+            _d(prefix + "hostname", "names the machine"),
+            _d(prefix + "ipAddress", "a network address"),
+        ]
+    if usage:
+        fields += [_k(prefix + up, target, note=_NULL_COUNT) for up, target in _NOVU_USAGE_COUNTS]
+        fields += [
+            _x(
+                prefix + "integrationCount",
+                "counts.integration_count",
+                "counts.integration_providers",
+                note="[{count, providerId}]: the counts are summed, the distinct providers "
+                "counted; the list itself is not kept; " + _NULL_COUNT,
+            ),
+            _d(prefix + "integrationCount.providerId", "open, growing set of provider names"),
+            _x(prefix + "integrationCount.count", "counts.integration_count", note="summed"),
+        ]
+    fields.append(_x(prefix + "timestamp", "sent_at", note=_TIMESTAMP))
+    return tuple(fields)
+
+
+NOVU_TELEMETRY: Final = CompatMapping(
+    product="novu",
+    route="/compat/novu/telemetry",
+    title="Novu, as it sends: set OS_TELEMETRY_URL to this route",
+    source=NOVU_SOURCE,
+    fields=(
+        _x(
+            "event",
+            "event",
+            note="; ".join(f"`{name}` → {event}" for name, event in NOVU_EVENTS.items())
+            + "; any other name → other, its properties dropped",
+        ),
+        *_novu_fields("properties.", machine=True, usage=True),
     ),
 )
 
 NOVU_BEACON: Final = CompatMapping(
     product="novu",
     route="/compat/novu/beacon",
-    title="Novu (beacon)",
+    title="Novu beacon, unwrapped (the documented form)",
     source="novuhq/docs content/docs/community/self-hosting-novu/telemetry.mdx",
-    fields=(
-        _x("instanceId", "install_id", note=KEYED_ALWAYS),
-        _x("platform", "os", note="os.platform(), e.g. linux; the ping's platform is `unknown`"),
-        _k("release", "attrs.os_release"),
-        _x("freeMemory", "counts.free_memory_mb", note="bytes → MB (rounded down)"),
-        _x("totalMemory", "counts.total_memory_mb", note="bytes → MB (rounded down)"),
-        _x("timestamp", "sent_at", note="epoch milliseconds or RFC 3339"),
-        _d("hostname", "names the machine"),
-        _d("ipAddress", "a network address"),
-    ),
+    fields=_novu_fields("", machine=True, usage=False),
 )
 
 NOVU_USAGE: Final = CompatMapping(
     product="novu",
     route="/compat/novu/usage",
-    title="Novu (usage)",
+    title="Novu usage report, unwrapped (the documented form)",
     source="novuhq/docs content/docs/community/self-hosting-novu/telemetry.mdx",
-    fields=(
-        _x(
-            "instanceId",
-            "install_id",
-            note=KEYED_ALWAYS + "; required (a report without it cannot be attributed)",
-        ),
-        _k("eventCount", "counts.event_count"),
-        _x(
-            "integrationCount",
-            "counts.integration_count",
-            "counts.integration_providers",
-            note="the list is not kept: its counts are summed, its distinct providers counted",
-        ),
-        _d("integrationCount.providerId", "open, growing set of provider names"),
-        _x("integrationCount.count", "counts.integration_count", note="summed over providers"),
-        _k("orgCount", "counts.org_count"),
-        _k("subscriberCount", "counts.subscriber_count"),
-        _k("topicCount", "counts.topic_count"),
-        _k("totalSteps", "counts.total_steps"),
-        _k("userCount", "counts.user_count"),
-        _k("workflowCount", "counts.workflow_count"),
-        _x("timestamp", "sent_at", note="epoch milliseconds or RFC 3339"),
-    ),
+    fields=_novu_fields("", machine=False, usage=True),
 )
 
 MAESTROHUB: Final = CompatMapping(
@@ -303,7 +439,15 @@ MAESTROHUB: Final = CompatMapping(
     ),
 )
 
-MAPPINGS: Final = (PULSE, PROXMOX_SCRIPTS, FLOWFUSE, NOVU_BEACON, NOVU_USAGE, MAESTROHUB)
+MAPPINGS: Final = (
+    PULSE,
+    PROXMOX_SCRIPTS,
+    FLOWFUSE,
+    NOVU_TELEMETRY,
+    NOVU_BEACON,
+    NOVU_USAGE,
+    MAESTROHUB,
+)
 
 ENVELOPE_DEFAULT: Final = "unknown"
 """What a compat ping carries in version/platform/os/arch when the product does not say."""

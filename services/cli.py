@@ -12,8 +12,16 @@ COMMANDS: Final = {
     "ingest": ("services.ingest.main", "the HTTP gateway: validate pings, publish to Kafka"),
     "aggregate": ("services.aggregator.main", "Kafka -> PostgreSQL rollups, exactly once"),
     "retention": ("services.retention.main", "partition maintenance and the 90-day purge"),
+    "dashboard": (
+        "services.dashboard.main",
+        "the read side: pages, JSON API, gauges (k-anonymous)",
+    ),
     "migrate": ("services.migrate.main", "apply the SQL migrations in schemas/sql"),
     "fleet": ("services.fleet.main", "a simulated fleet sending pings to an ingest URL"),
+    "explain": (
+        "services.ingest.explain",
+        "what ingest would keep, derive and drop of one payload (PRODUCT FILE|-)",
+    ),
 }
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local stack and the tests need, if any is missing:
-# a JDK and Maven (Kafka), PostgreSQL, curl, Python's venv, and promtool (Prometheus rule tests).
+# a JDK and Maven (Kafka), PostgreSQL, curl, Python's venv, promtool (Prometheus rule tests), and
+# Chromium (the dashboard's browser test drives the system browser; nothing is downloaded for it).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -11,6 +12,7 @@ command -v curl >/dev/null || missing+=(curl)
 command -v psql >/dev/null || missing+=(postgresql-client)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 ((${#missing[@]})) || exit 0
 

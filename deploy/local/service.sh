@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one Census service of the local stack in the background.
-# usage: service.sh start|stop|status NAME   (NAME: ingest, aggregate, retention)
+# usage: service.sh start|stop|status NAME   (NAME: ingest, aggregate, retention, dashboard)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -14,7 +14,8 @@ case $name in
   ingest) ops_port=${CENSUS_INGEST_OPS_PORT:-9101} ;;
   aggregate) ops_port=${CENSUS_AGGREGATOR_OPS_PORT:-9102} ;;
   retention) ops_port=${CENSUS_RETENTION_OPS_PORT:-9103} ;;
-  *) census_die "unknown service '$name' (ingest, aggregate, retention)" ;;
+  dashboard) ops_port=${CENSUS_DASHBOARD_OPS_PORT:-9104} ;;
+  *) census_die "unknown service '$name' (ingest, aggregate, retention, dashboard)" ;;
 esac
 
 running_pid() { census_pidfile_alive "$pidfile" "$census $name"; }

@@ -7,8 +7,8 @@ source "$here/env.sh"
 
 # Services start in this order and stop in the reverse one; a service whose module is not in this
 # checkout yet is skipped.
-services=(ingest aggregate retention)
-declare -A modules=([ingest]=services.ingest.main [aggregate]=services.aggregator.main [retention]=services.retention.main)
+services=(ingest aggregate retention dashboard)
+declare -A modules=([ingest]=services.ingest.main [aggregate]=services.aggregator.main [retention]=services.retention.main [dashboard]=services.dashboard.main)
 
 present() { [[ -f $CENSUS_ROOT/${modules[$1]//.//}.py ]]; }
 
@@ -18,6 +18,9 @@ export CENSUS_KAFKA_BOOTSTRAP=127.0.0.1:$CENSUS_KAFKA_PORT
 export CENSUS_PG_DSN=postgresql://$CENSUS_PG_SUPERUSER@127.0.0.1:$CENSUS_PG_PORT/$CENSUS_PG_DATABASE
 export CENSUS_PG_ANALYST_DSN=postgresql://census_analyst@127.0.0.1:$CENSUS_PG_PORT/$CENSUS_PG_DATABASE
 export CENSUS_INGEST_URL=http://127.0.0.1:${CENSUS_INGEST_PORT:-8080}
+# The dashboard reads as the read-only analyst role, never as the owner.
+export CENSUS_DASHBOARD_PG_DSN=postgresql://census_analyst@127.0.0.1:$CENSUS_PG_PORT/$CENSUS_PG_DATABASE
+export CENSUS_DASHBOARD_URL=http://127.0.0.1:${CENSUS_DASHBOARD_PORT:-8081}
 # The simulated fleet of the demo sends from one address; a real fleet has many.
 export CENSUS_INGEST_RATE_PER_S=${CENSUS_INGEST_RATE_PER_S:-0}
 ENV

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from schemas.record import PingRecord
+from services.aggregator.store import OffsetClaim
+
+Entry = tuple[int, int, PingRecord | None, bytes | None, bytes | None]
+"""(partition, offset, record or None when it went to the dead letters, key, value): the key and
+value are kept so that a record the database refuses can still go to the DLQ as it came."""
 
 
 @dataclass(slots=True)
@@ -20,22 +26,36 @@ class DeadLetter:
 
 @dataclass(slots=True)
 class Batch:
-    """Records and the next offset of every partition they came from, since `started_at`."""
+    """Records in the order consumed and the next offset of every partition they came from,
+    since `started_at`. Any prefix of `entries` ends each partition at a contiguous offset."""
 
-    records: dict[int, list[PingRecord]] = field(default_factory=dict)
+    entries: list[Entry] = field(default_factory=list)
     next_offsets: dict[int, int] = field(default_factory=dict)
     dead: list[DeadLetter] = field(default_factory=list)
+    """Letters still to send before the batch's offsets may be stored."""
     started_at: float | None = None
-    size: int = 0
 
-    def add(self, partition: int, offset: int, record: PingRecord | None, now: float) -> None:
+    @classmethod
+    def of(cls, entries: list[Entry], started_at: float | None = None) -> Batch:
+        batch = cls(entries=entries, started_at=started_at if entries else None)
+        for partition, offset, *_ in entries:
+            batch.next_offsets[partition] = offset + 1
+        return batch
+
+    def add(
+        self,
+        partition: int,
+        offset: int,
+        record: PingRecord | None,
+        now: float,
+        key: bytes | None = None,
+        value: bytes | None = None,
+    ) -> None:
         """Take the record at `offset` (None: it went to the dead letters, only the offset moves)."""
         if self.started_at is None:
             self.started_at = now
-        if record is not None:
-            self.records.setdefault(partition, []).append(record)
+        self.entries.append((partition, offset, record, key, value))
         self.next_offsets[partition] = offset + 1
-        self.size += 1
 
     def add_dead(self, letter: DeadLetter, now: float) -> None:
         self.dead.append(letter)
@@ -44,24 +64,39 @@ class Batch:
     def due(self, now: float, *, max_records: int, max_age_s: float) -> bool:
         if self.started_at is None:
             return False
-        return self.size >= max_records or now - self.started_at >= max_age_s
+        return len(self.entries) >= max_records or now - self.started_at >= max_age_s
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
 
     @property
     def empty(self) -> bool:
-        return not self.next_offsets
+        return not self.entries
 
     def all_records(self) -> list[PingRecord]:
-        return [r for records in self.records.values() for r in records]
+        return [e[2] for e in self.entries if e[2] is not None]
+
+    def claims(self, stored: Mapping[int, int | None]) -> list[OffsetClaim]:
+        """The offset claims of a flush of this batch, from the offsets stored before it."""
+        return [OffsetClaim(p, stored.get(p), o) for p, o in sorted(self.next_offsets.items())]
+
+    def halves(self) -> tuple[Batch, Batch]:
+        """The first and the second half of the entries (the dead letters are not carried)."""
+        middle = len(self.entries) // 2
+        return Batch.of(self.entries[:middle]), Batch.of(self.entries[middle:])
+
+    def after(self, stored: Mapping[int, int | None]) -> Batch:
+        """The batch without the entries below the stored offsets (already written)."""
+        if all(stored.get(p) is None for p in self.next_offsets):
+            return self
+        kept = [e for e in self.entries if e[1] >= (stored.get(e[0]) or 0)]
+        out = Batch.of(kept, self.started_at)
+        out.dead = [d for d in self.dead if d.offset >= (stored.get(d.partition) or 0)]
+        return out
 
     def without(self, partitions: set[int]) -> Batch:
         """The batch minus what came from `partitions` (revoked ones: their new owner replays them)."""
-        kept = Batch(started_at=self.started_at)
-        for partition, records in self.records.items():
-            if partition not in partitions:
-                kept.records[partition] = records
-        kept.next_offsets = {p: o for p, o in self.next_offsets.items() if p not in partitions}
-        kept.dead = [d for d in self.dead if d.partition not in partitions]
-        kept.size = sum(len(r) for r in kept.records.values()) + len(kept.dead)
-        if kept.empty:
-            kept.started_at = None
-        return kept
+        out = Batch.of([e for e in self.entries if e[0] not in partitions], self.started_at)
+        out.dead = [d for d in self.dead if d.partition not in partitions]
+        return out

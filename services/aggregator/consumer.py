@@ -1,41 +1,121 @@
-"""The consume loop: fetch, decode, batch, flush exactly once; seek to PostgreSQL's offsets."""
+"""The consume loop. One task owns every piece of state and performs every transition (seek,
+pause, resume, flush, join on revocation); rebalance callbacks only signal it. The steps are
+decode (decode.py) → accumulate (batch.py) → flush and commit (writer.py, run by inflight.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas.catalog import Catalogs
+from schemas.record import PingRecord
 from services.aggregator.batch import Batch, DeadLetter
 from services.aggregator.config import AggregatorSettings
+from services.aggregator.deadletters import (
+    REASON_HEADER,
+    SOURCE_HEADER,
+    DeadLetterSink,
+    KafkaDeadLetters,
+)
 from services.aggregator.decode import Unusable, decode
-from services.aggregator.flush import write_flush
+from services.aggregator.flush import FlushResult, write_flush
+from services.aggregator.inflight import FlushStep
 from services.aggregator.metrics import AggregatorMetrics
-from services.aggregator.store import FencedError, OffsetClaim, RollupStore, StoreError
+from services.aggregator.source import KafkaSource, Message, PartitionSource
+from services.aggregator.store import (
+    OffsetClaim,
+    RollupStore,
+    Source,
+    SourceConflict,
+    StoreError,
+)
+from services.aggregator.writer import BatchWriter, Failed, Fenced, Outcome, Written
 
 log = logging.getLogger(__name__)
 
-DLQ_REASON_HEADER = "census-dlq-reason"
-DLQ_SOURCE_HEADER = "census-dlq-source"
+DLQ_REASON_HEADER = REASON_HEADER
+DLQ_SOURCE_HEADER = SOURCE_HEADER
 SHUTDOWN_FLUSH_S = 30.0
+"""How long SIGTERM waits for the last flushes (retries included)."""
 REVOKE_WAIT_S = 10.0
+"""How long a revocation waits for the flushes of the partitions it takes away."""
+POLL_S = 0.2
+PROBE_INTERVAL_S = 2.0
+"""How often the loop asks Kafka (metadata, end offsets) and, when idle, PostgreSQL."""
+PROBE_TIMEOUT_S = 5.0
+KAFKA_ERRORS = (KafkaError, OSError, TimeoutError, LookupError)
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: Aggregator) -> None:
-        self._owner = owner
+@dataclass(slots=True)
+class _Partition:
+    """An assigned partition as the loop knows it."""
 
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._owner.revoked({tp.partition for tp in revoked})
+    stored: int | None = None
+    """next_offset stored in PostgreSQL (None: no row yet)."""
+    position: int | None = None
+    """The next offset to take (None: whatever comes first after seeking to the beginning)."""
+    sought: bool = False
+    """False until sought to the stored offset; until then it is paused and nothing is taken."""
+    sought_seq: int = 0
+    """When it was sought last (Aggregator._seq): records fetched before that are stale."""
 
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._owner.assigned({tp.partition for tp in assigned})
+
+@dataclass(frozen=True, slots=True)
+class _Assigned:
+    partitions: set[int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Revoked:
+    partitions: set[int]
+    done: asyncio.Future[None]
+
+
+@dataclass(slots=True)
+class _Signals:
+    """The rebalance listener: it only posts to the loop. A revocation waits until the loop has
+    joined the flushes of what it takes away, so nothing is written after the new owner seeks."""
+
+    queue: deque[_Assigned | _Revoked] = field(default_factory=deque)
+    posted: asyncio.Event = field(default_factory=asyncio.Event)
+    running: bool = False
+
+    async def revoked(self, partitions: set[int]) -> None:
+        if not self.running:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queue.append(_Revoked(set(partitions), done))
+        self.posted.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(done), timeout=REVOKE_WAIT_S + PROBE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("the loop did not finish before revocation; its flush is fenced")
+
+    async def assigned(self, partitions: set[int]) -> None:
+        if self.running:
+            self.queue.append(_Assigned(set(partitions)))
+            self.posted.set()
+
+    def take(self) -> list[_Assigned | _Revoked]:
+        out = list(self.queue)
+        self.queue.clear()
+        self.posted.clear()
+        return out
+
+    def release(self) -> None:
+        """The loop has ended: let every waiting revocation go on."""
+        self.running = False
+        for signal in self.take():
+            if isinstance(signal, _Revoked) and not signal.done.done():
+                signal.done.set_result(None)
 
 
 class Aggregator:
@@ -49,6 +129,8 @@ class Aggregator:
         metrics: AggregatorMetrics,
         *,
         clock: Callable[[], float] = time.monotonic,
+        source: PartitionSource | None = None,
+        dead_letters: DeadLetterSink | None = None,
     ) -> None:
         self._settings = settings
         self._topic = settings.kafka.topic
@@ -57,357 +139,423 @@ class Aggregator:
         self._catalogs = catalogs
         self._metrics = metrics
         self._clock = clock
+        self._given_source = source
+        self._given_dead_letters = dead_letters
+        self._signals = _Signals()
+        # Everything below is read and written by the loop only (readiness() only reads).
+        self._parts: dict[int, _Partition] = {}
         self._batch = Batch()
-        self._lock = asyncio.Lock()
-        self._assigned: set[int] = set()
-        self._pending: set[int] = set()
-        self._stored: dict[int, int | None] = {}
-        self._position: dict[int, int] = {}
+        self._retry: Batch | None = None
+        self._retry_at = 0.0
+        self._retry_delay = 0.0
+        self._step: FlushStep | None = None
+        self._source: PartitionSource | None = None
+        self._claimed: Source | None = None
         self._joined = False
+        self._kafka_ok = False
         self._store_ok = False
-        self._backing_off = False
-        self._inflight: asyncio.Task[None] | None = None
+        self._seek_at = 0.0
+        self._seek_delay = 0.2
+        self._check_at = 0.0
+        self._probe_at = 0.0
+        self._probe_task: asyncio.Task[tuple[int, dict[int, int]]] | None = None
+        self._fetch: asyncio.Task[tuple[dict[int, list[Message]], int]] | None = None
+        self._signal_wait: asyncio.Task[bool] | None = None
+        self._seq = 0
         self._fatal: BaseException | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
 
     # readiness -----------------------------------------------------------------------------
 
     def readiness(self) -> str | None:
+        """None when consuming, else why not (DESIGN §6: assigned and PostgreSQL reachable)."""
+        if self._fatal is not None:
+            return "stopping after an error"
         if not self._joined:
             return "not yet assigned partitions"
+        if not self._kafka_ok:
+            return "Kafka unreachable"
         if not self._store_ok:
             return "PostgreSQL unreachable"
-        if self._backing_off:
+        if self._retry is not None:
             return "retrying a flush"
         return None
-
-    # rebalance callbacks -------------------------------------------------------------------
-
-    async def revoked(self, partitions: set[int]) -> None:
-        """Flush what we have before the partitions move; what fails is left to the new owner."""
-        # The loop may hand off one more batch while we wait: settle until nothing is in flight.
-        while self._inflight is not None:
-            if not await self._settle_inflight(REVOKE_WAIT_S, poll=False):
-                log.warning("a flush was still retrying at revocation; its records are replayed")
-        try:
-            await self._flush_once(self._take_batch())
-        except StoreError as exc:
-            log.warning("flush before revocation failed (%s); its records will be replayed", exc)
-            self._reseek_all()
-        self._assigned -= partitions
-        self._pending -= partitions
-        for p in partitions:
-            self._stored.pop(p, None)
-            self._position.pop(p, None)
-            try:
-                self._metrics.lag.remove(str(p))
-            except KeyError:
-                pass
-
-    def assigned(self, partitions: set[int]) -> None:
-        """New partitions stay paused until they are sought to the offsets in PostgreSQL."""
-        self._joined = True
-        fresh = partitions - self._assigned
-        self._assigned |= partitions
-        self._pending |= fresh
-        if self._consumer is not None and fresh:
-            self._consumer.pause(*[TopicPartition(self._topic, p) for p in fresh])
-        log.info("assigned partitions %s", sorted(partitions))
-
-    async def _seek_pending(self) -> None:
-        consumer = self._consumer
-        assert consumer is not None
-        async with self._lock:  # one connection: never beside a flush in flight
-            stored = await self._store.stored_offsets(self._group, self._topic)
-        pending = sorted(self._pending & self._assigned)
-        for p in pending:
-            tp = TopicPartition(self._topic, p)
-            if p in stored:
-                consumer.seek(tp, stored[p])
-                self._stored[p] = stored[p]
-                self._position[p] = stored[p]
-            else:
-                await consumer.seek_to_beginning(tp)
-                self._stored[p] = None
-                self._position.pop(p, None)
-        self._pending -= set(pending)
-        consumer.resume(*[TopicPartition(self._topic, p) for p in pending])
-        if pending:
-            log.info("resumed partitions %s at %s", pending, {p: self._stored[p] for p in pending})
-
-    # records -------------------------------------------------------------------------------
-
-    def _take(self, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
-        if partition in self._pending or partition not in self._assigned:
-            return  # fetched before a seek: the seek position decides what we read
-        expected = self._position.get(partition)
-        if expected is not None and offset < expected:
-            return  # already counted (a replay below the stored offset)
-        self._position[partition] = offset + 1
-        now = self._clock()
-        self._metrics.records_consumed.inc()
-        try:
-            record = decode(value, self._catalogs)
-        except Unusable as exc:
-            self._batch.add_dead(DeadLetter(partition, offset, value, key, exc.reason), now)
-            return
-        self._batch.add(partition, offset, record, now)
-
-    async def _send_dead(self, letters: list[DeadLetter]) -> None:
-        if not letters:
-            return
-        producer = self._producer
-        assert producer is not None
-        try:
-            futures = [
-                await producer.send(
-                    self._settings.kafka.dlq_topic,
-                    value=letter.value,
-                    key=letter.key,
-                    headers=[
-                        (DLQ_REASON_HEADER, letter.reason.encode()),
-                        (
-                            DLQ_SOURCE_HEADER,
-                            f"{self._topic}/{letter.partition}/{letter.offset}".encode(),
-                        ),
-                    ],
-                )
-                for letter in letters
-            ]
-            await asyncio.gather(*futures)
-        except KafkaError as exc:
-            raise StoreError(f"dead-letter topic: {exc}", retryable=True) from exc
-        for letter in letters:
-            self._metrics.dlq_records.labels(reason=letter.reason).inc()
-        log.warning("sent %d record(s) to %s", len(letters), self._settings.kafka.dlq_topic)
-
-    # flushing ------------------------------------------------------------------------------
-
-    def _take_batch(self) -> Batch:
-        batch, self._batch = self._batch, Batch()
-        return batch
-
-    def _reseek_all(self) -> None:
-        """Forget what is in memory and read every partition again from the stored offsets."""
-        self._batch = Batch()
-        self._pending |= self._assigned
-        self._pause_all()
-
-    async def _flush_once(self, batch: Batch) -> None:
-        """Write one batch; on success its offsets become the stored ones."""
-        async with self._lock:
-            if batch.empty:
-                return
-            await self._send_dead(batch.dead)
-            batch.dead = []
-            claims = [
-                OffsetClaim(p, self._stored.get(p), o)
-                for p, o in sorted(batch.next_offsets.items())
-            ]
-            started = time.perf_counter()
-            try:
-                result = await write_flush(
-                    self._store,
-                    self._catalogs,
-                    group=self._group,
-                    topic=self._topic,
-                    claims=claims,
-                    records=batch.all_records(),
-                    horizons=self._settings.horizons,
-                )
-            except FencedError as exc:
-                log.warning("%s: dropping what is in memory and seeking again", exc)
-                self._reseek_all()
-                return
-            self._store_ok = True
-            for claim in claims:
-                if claim.partition in self._assigned:
-                    self._stored[claim.partition] = claim.next_offset
-            self._metrics.flush_latency.observe(time.perf_counter() - started)
-            self._metrics.batch_size.observe(batch.size)
-            self._metrics.rows_written.inc(result.rows_written)
-            self._metrics.duplicates.inc(result.duplicates)
-            self._metrics.flushed(result.over_cap, result.events_only, result.too_old)
-            self._metrics.last_flush.set(time.time())
-            await self._commit_kafka(claims)
-
-    async def _commit_kafka(self, claims: list[OffsetClaim]) -> None:
-        """Mirror the stored offsets to Kafka for lag tools; PostgreSQL stays the truth."""
-        if self._consumer is None:
-            return
-        offsets: dict[Any, int] = {
-            TopicPartition(self._topic, c.partition): c.next_offset
-            for c in claims
-            if c.partition in self._assigned
-        }
-        if not offsets:
-            return
-        try:
-            await self._consumer.commit(offsets)
-        except KafkaError as exc:
-            log.info("could not mirror offsets to Kafka: %s", exc)
-
-    async def _flush(self, batch: Batch, *, deadline: float | None = None) -> None:
-        """Flush `batch`, retrying with back-off while fetching is paused; never skips a record.
-
-        Runs as a task while the loop fills the next batch, so PostgreSQL and decoding overlap.
-        """
-        delay = 0.2
-        while True:
-            try:
-                await self._flush_once(batch)
-            except StoreError as exc:
-                self._metrics.flush_errors.inc()
-                if not exc.retryable:
-                    log.error("flush failed and cannot be retried: %s", exc)
-                    raise
-                self._store_ok = False
-                self._backing_off = True
-                log.warning("flush failed, retrying in %.1f s: %s", delay, exc)
-                self._pause_all()
-                if deadline is not None and time.monotonic() + delay > deadline:
-                    log.error("giving up the last flush; its records will be replayed")
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._settings.retry_max_s)
-                continue
-            if self._backing_off:
-                self._backing_off = False
-                self._resume_ready()
-                log.info("flushing again")
-            return
-
-    async def _hand_off(self) -> None:
-        """Start flushing the current batch once the previous flush has committed."""
-        await self._settle_inflight(None)
-        self._inflight = asyncio.create_task(self._flush(self._take_batch()))
-
-    async def _settle_inflight(self, within_s: float | None, *, poll: bool = True) -> bool:
-        """Wait for the flush in flight, staying a live group member meanwhile.
-
-        With a time limit, a flush still retrying then is cancelled and everything in memory is
-        read again from the stored offsets; returns False in that case.
-        """
-        task = self._inflight
-        if task is None:
-            return True
-        started = time.monotonic()
-        while not task.done():
-            await asyncio.wait({task}, timeout=1.0)
-            if task.done():
-                break
-            if within_s is not None and time.monotonic() - started > within_s:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-                self._inflight = None
-                self._reseek_all()
-                return False
-            if poll and self._consumer is not None:
-                await self._idle(0)
-        self._inflight = None
-        exc = task.exception()
-        if exc is not None:  # a flush that cannot be retried ends the service
-            self._fatal = exc
-            self._reseek_all()
-        return True
-
-    def _pause_all(self) -> None:
-        if self._consumer is not None and self._assigned:
-            self._consumer.pause(*[TopicPartition(self._topic, p) for p in self._assigned])
-
-    def _resume_ready(self) -> None:
-        ready = self._assigned - self._pending
-        if self._consumer is not None and ready:
-            self._consumer.resume(*[TopicPartition(self._topic, p) for p in ready])
-
-    async def _idle(self, seconds: float) -> None:
-        """Wait while staying a live group member (paused partitions return no records)."""
-        consumer = self._consumer
-        assert consumer is not None
-        room = max(1, self._settings.batch_records - self._batch.size)
-        data = await consumer.getmany(timeout_ms=int(seconds * 1000), max_records=room)
-        for tp, messages in data.items():
-            for m in messages:
-                self._take(tp.partition, m.offset, m.key, m.value)
-
-    def _update_lag(self) -> None:
-        consumer = self._consumer
-        if consumer is None:
-            return
-        for p in self._assigned:
-            end = consumer.highwater(TopicPartition(self._topic, p))
-            stored = self._stored.get(p)
-            if end is not None:
-                self._metrics.lag.labels(partition=str(p)).set(max(0, end - (stored or 0)))
 
     # the loop ------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set, then write what is batched and leave the group.
+
+        Raises SourceConflict when the database counts another source, and a store error that
+        is neither retryable nor tied to a record."""
         s = self._settings
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka.bootstrap,
-            group_id=self._group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_bytes=16 * 1024 * 1024,
-        )
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka.bootstrap, acks="all", enable_idempotence=True
-        )
-        await self._producer.start()
-        try:
-            await self._consumer.start()
+        async with AsyncExitStack() as stack:
+            dead_letters = self._given_dead_letters
+            if dead_letters is None:
+                dead_letters = await stack.enter_async_context(
+                    KafkaDeadLetters(s.kafka.bootstrap, s.kafka.dlq_topic, self._topic)
+                )
+            source = self._given_source
+            if source is None:
+                source = await stack.enter_async_context(KafkaSource(s))
+            self._source = source
+            self._step = FlushStep(
+                BatchWriter(self._flush, dead_letters, topic=self._topic, mirror=self._mirror)
+            )
+            self._signals.running = True
+            source.subscribe(self._signals)
             try:
-                self._consumer.subscribe([self._topic], listener=_Listener(self))
                 await self._loop(stop)
-                await self._settle_inflight(None)
-                if self._fatal is not None:
-                    raise self._fatal
-                await self._flush(self._take_batch(), deadline=time.monotonic() + SHUTDOWN_FLUSH_S)
+                if not await self._join(time.monotonic() + SHUTDOWN_FLUSH_S):
+                    log.error("giving up the last flush; its records will be replayed")
             finally:
-                await asyncio.wait_for(self._consumer.stop(), timeout=30)
-        finally:
-            await asyncio.wait_for(self._producer.stop(), timeout=30)
+                self._signals.release()
+                await self._step.close()
+                tasks = [self._probe_task, self._signal_wait, self._fetch]
+                for task in tasks:
+                    if task:
+                        task.cancel()
+                await asyncio.gather(*[t for t in tasks if t], return_exceptions=True)
 
     async def _loop(self, stop: asyncio.Event) -> None:
-        consumer = self._consumer
-        assert consumer is not None
         s = self._settings
-        delay = 0.2
+        step = self._flusher
         while not stop.is_set():
+            await self._handle_signals()
+            outcome = step.poll()
+            if outcome is not None:
+                self._apply(outcome)
             if self._fatal is not None:
                 raise self._fatal
-            if self._pending:
+            now = self._clock()
+            await self._seek_pending(now)
+            await self._check_store(now)
+            self._probe(now)
+            if self._fatal is not None:
+                raise self._fatal
+            if not step.busy:
+                if self._retry is not None and now >= self._retry_at:
+                    self._submit(self._retry)
+                    self._retry = None
+                elif self._retry is None and self._batch.due(
+                    now, max_records=s.batch_records, max_age_s=s.flush_interval_s
+                ):
+                    self._submit(self._batch)
+                    self._batch = Batch()
+            await self._fetch_or_wait(now)
+
+    async def _fetch_or_wait(self, now: float) -> None:
+        """Wait for fetched records, a rebalance signal or the flush in flight, whichever comes
+        first. The fetch is a task of its own: aiokafka's getmany waits out a rebalance whatever
+        its timeout, and a rebalance waits for this loop to join its flushes."""
+        room = self._settings.batch_records - self._batch.size
+        step = self._flusher
+        if self._fetch is None and (room > 0 or not step.busy):  # a full batch waits
+            self._fetch = asyncio.create_task(self._fetched(self._wait(now), max(1, room)))
+        if self._signal_wait is None or self._signal_wait.done():
+            self._signal_wait = asyncio.create_task(self._signals.posted.wait())
+        waiters: list[asyncio.Future[Any]] = [self._signal_wait]
+        if self._fetch is not None:
+            waiters.append(self._fetch)
+        if step.task is not None:
+            waiters.append(step.task)
+        await asyncio.wait(waiters, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
+        if self._fetch is not None and self._fetch.done():
+            task, self._fetch = self._fetch, None
+            data, seq = task.result()
+            if data:
+                self._kafka_ok = True
+                self._take(data, seq)
+
+    async def _fetched(
+        self, timeout_s: float, max_records: int
+    ) -> tuple[dict[int, list[Message]], int]:
+        """Records, and how many seeks had happened when they were handed out: a seek after
+        that resets the position, so those records come again and these are stale."""
+        data = await self._src.getmany(timeout_s, max_records)
+        return data, self._seq
+
+    def _wait(self, now: float) -> float:
+        """How long a fetch may wait: until the batch is due, unless it cannot be handed off
+        anyway (a flush in flight or waiting to be retried: the loop wakes when it ends)."""
+        started = self._batch.started_at
+        if started is None or self._retry is not None or self._flusher.busy:
+            return POLL_S
+        return max(0.0, min(POLL_S, self._settings.flush_interval_s - (now - started)))
+
+    @property
+    def _src(self) -> PartitionSource:
+        assert self._source is not None
+        return self._source
+
+    @property
+    def _flusher(self) -> FlushStep:
+        assert self._step is not None
+        return self._step
+
+    # rebalances ----------------------------------------------------------------------------
+
+    async def _handle_signals(self) -> None:
+        for signal in self._signals.take():
+            if isinstance(signal, _Revoked):
+                await self._revoke(signal.partitions)
+                if not signal.done.done():
+                    signal.done.set_result(None)
+            else:
+                self._assign(signal.partitions)
+
+    async def _revoke(self, partitions: set[int]) -> None:
+        """Write what was consumed from the partitions before they move; what cannot be written
+        in time is left to the new owner, which replays it from the stored offsets."""
+        if partitions & self._parts.keys() and not await self._join(
+            time.monotonic() + REVOKE_WAIT_S
+        ):
+            log.warning("flushes before revocation did not finish; their records are replayed")
+        for p in partitions:
+            self._parts.pop(p, None)
+            try:
+                self._metrics.lag.remove(str(p))
+            except KeyError:
+                pass
+        self._batch = self._batch.without(partitions)
+        if self._retry is not None:
+            self._retry = self._retry.without(partitions)
+        self._joined = False
+
+    def _assign(self, partitions: set[int]) -> None:
+        """New partitions stay paused until they are sought to the offsets in PostgreSQL."""
+        fresh = partitions - self._parts.keys()
+        for p in fresh:
+            self._parts[p] = _Partition()
+        self._src.pause(fresh)
+        self._joined = True
+        log.info("assigned partitions %s", sorted(partitions))
+
+    async def _seek_pending(self, now: float) -> None:
+        pending = sorted(p for p, part in self._parts.items() if not part.sought)
+        if not pending or now < self._seek_at or self._flusher.busy:
+            return
+        try:
+            count = await asyncio.wait_for(self._src.partition_count(), PROBE_TIMEOUT_S)
+            self._kafka_ok = True
+            await self._claim(count, pending)
+            stored = await self._store.stored_offsets(self._group, self._topic)
+        except SourceConflict as exc:
+            self._fatal = exc
+            return
+        except (StoreError, *KAFKA_ERRORS) as exc:
+            if isinstance(exc, StoreError):
+                self._store_ok = False
+            else:
+                self._kafka_ok = False
+            log.warning(
+                "cannot seek %s yet, retrying in %.1f s: %s", pending, self._seek_delay, exc
+            )
+            self._seek_at = now + self._seek_delay
+            self._seek_delay = min(self._seek_delay * 2, self._settings.retry_max_s)
+            return
+        self._store_ok = True
+        self._seek_delay = 0.2
+        self._seq += 1
+        for p in pending:
+            part = self._parts[p]
+            part.stored = part.position = stored.get(p)
+            await self._src.seek(p, part.stored)
+            part.sought = True
+            part.sought_seq = self._seq
+        if self._retry is None:
+            self._src.resume(pending)
+        log.info("resumed partitions %s at %s", pending, {p: stored.get(p) for p in pending})
+
+    async def _claim(self, count: int, partitions: list[int]) -> None:
+        """Refuse to count a topic whose partition count differs from the database's record."""
+        offered = Source(self._group, self._topic, count)
+        if self._claimed is None:
+            await self._store.claim_source(offered)
+            self._claimed = offered
+        if count != self._claimed.partitions or max(partitions, default=0) >= count:
+            raise SourceConflict(self._claimed, offered)
+
+    # records -------------------------------------------------------------------------------
+
+    def _take(self, data: dict[int, list[Message]], seq: int) -> None:
+        """Decode and batch records handed out after `seq` seeks."""
+        now = self._clock()
+        batch, catalogs = self._batch, self._catalogs
+        taken = 0
+        for p, messages in data.items():
+            part = self._parts.get(p)
+            if part is None or not part.sought or part.sought_seq > seq:
+                continue  # handed out before a seek: the seek position decides what we read
+            position = part.position
+            for m in messages:
+                offset = m.offset
+                if position is not None and offset < position:
+                    continue  # already counted (a replay below the stored offset)
+                position = offset + 1
+                taken += 1
                 try:
-                    await self._seek_pending()
-                    self._store_ok = True
-                    delay = 0.2
-                except StoreError as exc:
-                    self._store_ok = False
-                    log.warning("cannot read stored offsets, retrying in %.1f s: %s", delay, exc)
-                    await self._idle(delay)
-                    delay = min(delay * 2, s.retry_max_s)
+                    record = decode(m.value, catalogs)
+                except Unusable as exc:
+                    batch.add_dead(DeadLetter(p, offset, m.value, m.key, exc.reason), now)
                     continue
-            elif not self._store_ok:
-                try:
-                    async with self._lock:
-                        await self._store.check()
-                    self._store_ok = True
-                except StoreError:
-                    pass
-            wait = 0.2
-            if self._batch.started_at is not None:
-                age = self._clock() - self._batch.started_at
-                wait = max(0.0, min(wait, s.flush_interval_s - age))
-            room = max(1, s.batch_records - self._batch.size)
-            data = await consumer.getmany(timeout_ms=int(wait * 1000), max_records=room)
-            for tp, messages in data.items():
-                for m in messages:
-                    self._take(tp.partition, m.offset, m.key, m.value)
-            if self._batch.due(
-                self._clock(), max_records=s.batch_records, max_age_s=s.flush_interval_s
-            ):
-                await self._hand_off()
-            self._update_lag()
+                batch.add(p, offset, record, now, m.key, m.value)
+            part.position = position
+        if taken:
+            self._metrics.records_consumed.inc(taken)
+
+    # flushing ------------------------------------------------------------------------------
+
+    def _stored(self) -> dict[int, int | None]:
+        return {p: part.stored for p, part in self._parts.items()}
+
+    def _submit(self, batch: Batch) -> None:
+        if not batch.empty:
+            self._flusher.submit(batch, self._stored())
+
+    async def _flush(self, claims: list[OffsetClaim], records: list[PingRecord]) -> FlushResult:
+        """One flush transaction of the writer (it calls this once per part of a batch)."""
+        return await write_flush(
+            self._store,
+            self._catalogs,
+            group=self._group,
+            topic=self._topic,
+            claims=claims,
+            records=records,
+            horizons=self._settings.horizons,
+        )
+
+    async def _mirror(self, offsets: dict[int, int]) -> None:
+        """Mirror the stored offsets to Kafka for lag tools; PostgreSQL stays the truth."""
+        try:
+            await asyncio.wait_for(self._src.commit(offsets), PROBE_TIMEOUT_S)
+        except KAFKA_ERRORS as exc:
+            log.info("could not mirror offsets to Kafka: %s", exc)
+
+    def _apply(self, outcome: Outcome) -> None:
+        """Take a finished flush's outcome into the loop's state."""
+        if isinstance(outcome, Fenced):
+            self._metrics.fenced.inc()
+            log.warning(
+                "stored offsets moved for partitions %s: another member owns them now;"
+                " dropping what is in memory and seeking again",
+                outcome.partitions,
+            )
+            self._reseek_all()
+            return
+        for p, offset in outcome.stored.items():
+            part = self._parts.get(p)
+            if part is not None:
+                part.stored = offset
+        for letter in outcome.dead:
+            self._metrics.dlq_records.labels(reason=letter.reason).inc()
+        if isinstance(outcome, Failed):
+            self._metrics.flush_errors.inc()
+            self._store_ok = False
+            self._retry_delay = min(max(0.2, self._retry_delay * 2), self._settings.retry_max_s)
+            log.warning("flush failed, retrying in %.1f s: %s", self._retry_delay, outcome.reason)
+            self._retry = outcome.rest
+            self._retry_at = self._clock() + self._retry_delay
+            self._src.pause(self._parts)
+            return
+        self._written(outcome)
+
+    def _written(self, outcome: Written) -> None:
+        self._store_ok = True
+        if self._retry_delay:
+            self._retry_delay = 0.0
+            self._src.resume(p for p, part in self._parts.items() if part.sought)
+            log.info("flushing again")
+        m = self._metrics
+        m.flush_latency.observe(outcome.seconds)
+        m.batch_size.observe(
+            sum(r.counted + r.duplicates for r in outcome.results) + len(outcome.dead)
+        )
+        for r in outcome.results:
+            m.rows_written.inc(r.rows_written)
+            m.duplicates.inc(r.duplicates)
+            m.flushed(r.over_cap, r.events_only, r.too_old)
+        m.last_flush.set(time.time())
+
+    def _reseek_all(self) -> None:
+        """Forget what is in memory and read every partition again from the stored offsets."""
+        self._batch = Batch()
+        self._retry = None
+        self._retry_delay = 0.0
+        for part in self._parts.values():
+            part.sought = False
+        self._src.pause(self._parts)
+
+    async def _join(self, deadline: float) -> bool:
+        """Write the flush in flight, the one waiting to be retried and the current batch, until
+        `deadline` (time.monotonic()); False if something was left to be replayed."""
+        step = self._flusher
+        while True:
+            if step.busy:
+                outcome = await step.join(max(0.0, deadline - time.monotonic()))
+                if outcome is None:
+                    self._reseek_all()
+                    return False
+                self._apply(outcome)
+                if isinstance(outcome, Fenced):
+                    return False
+            elif self._retry is not None:
+                wait = max(0.0, self._retry_at - self._clock())
+                if time.monotonic() + wait > deadline:
+                    self._reseek_all()
+                    return False
+                await asyncio.sleep(wait)  # the back-off before retrying, within the deadline
+                self._submit(self._retry)
+                self._retry = None
+            elif not self._batch.empty:
+                self._submit(self._batch)
+                self._batch = Batch()
+            else:
+                return True
+
+    # probes --------------------------------------------------------------------------------
+
+    async def _check_store(self, now: float) -> None:
+        """While no flush says so, ask PostgreSQL now and then whether it is reachable."""
+        if now < self._check_at or self._flusher.busy or self._retry is not None:
+            return
+        self._check_at = now + PROBE_INTERVAL_S
+        try:
+            await self._store.check()
+            self._store_ok = True
+        except StoreError as exc:
+            if self._store_ok:
+                log.warning("PostgreSQL unreachable: %s", exc)
+            self._store_ok = False
+
+    def _probe(self, now: float) -> None:
+        """Ask Kafka for the topic's metadata and the partitions' ends, in a task of its own:
+        readiness, the lag gauge and the partition-count invariant come from its answer."""
+        task = self._probe_task
+        if task is not None:
+            if not task.done():
+                return
+            self._probe_task = None
+            if task.exception() is not None:
+                if self._kafka_ok:
+                    log.warning("Kafka unreachable: %s", task.exception())
+                self._kafka_ok = False
+            else:
+                count, ends = task.result()
+                self._kafka_ok = True
+                self._probed(count, ends)
+        if now >= self._probe_at:
+            self._probe_at = now + PROBE_INTERVAL_S
+            self._probe_task = asyncio.create_task(self._ask_kafka(sorted(self._parts)))
+
+    async def _ask_kafka(self, partitions: list[int]) -> tuple[int, dict[int, int]]:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            return await self._src.partition_count(), await self._src.end_offsets(partitions)
+
+    def _probed(self, count: int, ends: dict[int, int]) -> None:
+        if self._claimed is not None and count != self._claimed.partitions:
+            self._fatal = SourceConflict(self._claimed, Source(self._group, self._topic, count))
+            return
+        for p, end in ends.items():
+            part = self._parts.get(p)
+            if part is not None:
+                self._metrics.lag.labels(partition=str(p)).set(max(0, end - (part.stored or 0)))

@@ -14,6 +14,7 @@ from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import Aggregator
 from services.aggregator.metrics import AggregatorMetrics
 from services.aggregator.pgstore import PgRollupStore
+from services.aggregator.store import SourceConflict
 from services.common.lifecycle import run_service, wait_or_stop
 from services.common.logs import configure_logging
 from services.common.ops import OpsServer
@@ -26,6 +27,9 @@ from services.common.settings import (
 from services.common.topics import TopicSpec, ensure_topics
 
 log = logging.getLogger(__name__)
+
+EXIT_SOURCE_CONFLICT = 3
+"""The database's rollups come from another group, topic or partition count (store.Source)."""
 
 
 async def _ensure_topics(settings: AggregatorSettings, stop: asyncio.Event) -> bool:
@@ -69,7 +73,11 @@ async def serve(settings: AggregatorSettings, stop: asyncio.Event) -> int:
             if not await _ensure_topics(settings, stop):
                 return 0
             log.info("consuming %s as group %s", settings.kafka.topic, settings.group)
-            await aggregator.run(stop)
+            try:
+                await aggregator.run(stop)
+            except SourceConflict as exc:
+                log.error("refusing to count: %s", exc)
+                return EXIT_SOURCE_CONFLICT
     log.info("stopped")
     return 0
 

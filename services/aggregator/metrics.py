@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-DLQ_REASONS = ("undecodable", "unknown_product", "unknown_event")
+DLQ_REASONS = ("undecodable", "unknown_product", "unknown_event", "unstorable")
+"""unstorable: PostgreSQL refused a value the record carries (services/aggregator/writer.py)."""
 SKIP_REASONS = ("over_cap", "past_install_horizon", "past_horizons")
 """Why a ping moved no per-install figure: its install's cap for the day was reached (counted
 nowhere), it is past the per-install horizon (counted in events only), or past every horizon."""
@@ -24,6 +25,7 @@ class AggregatorMetrics:
     dlq_records: Counter
     last_flush: Gauge
     skipped: Counter
+    fenced: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> AggregatorMetrics:
@@ -74,6 +76,11 @@ class AggregatorMetrics:
                 p + "skipped_pings",
                 "pings that moved no per-install figure, by reason",
                 ["reason"],
+                registry=registry,
+            ),
+            fenced=Counter(
+                p + "fenced_flushes",
+                "flushes refused because another member had moved the stored offsets",
                 registry=registry,
             ),
         )

@@ -17,7 +17,14 @@ import msgspec
 from services.aggregator.activity import WINDOWS, Activity, ActivityKey
 from services.aggregator.dedup import StoredIds
 from services.aggregator.rollup import DayKey, InstallDay, RollupDelta
-from services.aggregator.store import ActivityRows, FencedError, OffsetClaim, StoreError
+from services.aggregator.store import (
+    ActivityRows,
+    FencedError,
+    OffsetClaim,
+    Source,
+    SourceConflict,
+    StoreError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +73,28 @@ RETRYABLE: Final = (
     asyncpg.exceptions.InsufficientResourcesError,
 )
 
+# Errors that name a value the flush's records carry (class 22 data exceptions such as a NUL byte
+# in text, 22021, or "\u0000" in jsonb, 22P05; a check or not-null violation): the same records
+# fail every time, so they are isolated and dead-lettered instead of retried or ending the service.
+RECORD_ERRORS: Final = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.CheckViolationError,
+    asyncpg.exceptions.NotNullViolationError,
+    # asyncpg's own "invalid input for query argument": a value it cannot encode. An
+    # InterfaceError by class, but no connection problem, so retrying would never end.
+    asyncpg.exceptions._base.DataError,
+)
+
 _json_encode = msgspec.json.Encoder().encode
 
 
 def _store_error(exc: BaseException) -> StoreError:
-    retryable = isinstance(exc, RETRYABLE)
-    return StoreError(f"{type(exc).__name__}: {exc}", retryable=retryable)
+    record_error = isinstance(exc, RECORD_ERRORS)
+    return StoreError(
+        f"{type(exc).__name__}: {exc}",
+        retryable=not record_error and isinstance(exc, RETRYABLE),
+        record_error=record_error,
+    )
 
 
 def _by_day(keys: list[DayKey]) -> dict[dt.date, tuple[list[str], list[uuid.UUID]]]:
@@ -104,7 +127,12 @@ class PgTx:
             partitions,
         )
         stored = {r["partition"]: r["next_offset"] for r in rows}
-        moved = [c.partition for c in claims if stored.get(c.partition) != c.expected]
+        moved = [
+            c.partition
+            for c in claims
+            if stored.get(c.partition) != c.expected
+            or (c.expected is not None and c.next_offset <= c.expected)
+        ]
         if moved:
             raise FencedError(moved)
         new = [c for c in claims if c.expected is None]
@@ -122,15 +150,22 @@ class PgTx:
                 raise FencedError(sorted({c.partition for c in new} - {r[0] for r in inserted}))
         known = [c for c in claims if c.expected is not None]
         if known:
-            await self._conn.execute(
+            # The row must still be where this consumer left it, and only ever moves forward:
+            # checked again here so the statement alone is a fence, whatever locked it before.
+            updated = await self._conn.fetch(
                 """UPDATE consumer_offsets c SET next_offset = u.o, updated_at = now()
-                     FROM unnest($3::int[], $4::bigint[]) AS u(p, o)
-                    WHERE c.consumer_group = $1 AND c.topic = $2 AND c.partition = u.p""",
+                     FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS u(p, e, o)
+                    WHERE c.consumer_group = $1 AND c.topic = $2 AND c.partition = u.p
+                      AND c.next_offset = u.e AND u.o > u.e
+                RETURNING c.partition""",
                 group,
                 topic,
                 [c.partition for c in known],
+                [c.expected for c in known],
                 [c.next_offset for c in known],
             )
+            if len(updated) != len(known):
+                raise FencedError(sorted({c.partition for c in known} - {r[0] for r in updated}))
 
     async def _rows_by_day(
         self, keys: list[DayKey], columns: str
@@ -586,6 +621,30 @@ class PgRollupStore:
         except (*RETRYABLE, asyncpg.PostgresError) as exc:
             await self._on_error(exc)
             raise _store_error(exc) from exc
+
+    async def claim_source(self, source: Source) -> None:
+        conn = await self._connection()
+        try:
+            row = await conn.fetchrow(
+                """INSERT INTO rollup_source (consumer_group, topic, partitions)
+                   VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
+                   RETURNING consumer_group, topic, partitions""",
+                source.group,
+                source.topic,
+                source.partitions,
+            )
+            if row is None:  # recorded before (a statement of its own: it sees a racing insert)
+                row = await conn.fetchrow(
+                    "SELECT consumer_group, topic, partitions FROM rollup_source"
+                )
+        except (*RETRYABLE, asyncpg.PostgresError) as exc:
+            await self._on_error(exc)
+            raise _store_error(exc) from exc
+        if row is None:
+            raise StoreError("rollup_source has no row after an insert", retryable=True)
+        recorded = Source(row[0], row[1], row[2])
+        if recorded != source:
+            raise SourceConflict(recorded, source)
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 import random
 import sys
@@ -13,8 +14,17 @@ from pathlib import Path
 from schemas.catalog import load_catalogs
 from services.common.lifecycle import run_service
 from services.common.logs import configure_logging
-from services.common.settings import LogSettings, SettingsError, command_parser, load, setting
-from services.fleet.model import make_fleet
+from services.common.settings import (
+    KafkaSettings,
+    LogSettings,
+    SettingsError,
+    command_parser,
+    load,
+    setting,
+)
+from services.fleet.backfill import produce
+from services.fleet.history import history
+from services.fleet.model import Install, make_fleet
 from services.fleet.schedule import pings
 from services.fleet.sender import FleetSender, SendPlan
 
@@ -25,6 +35,7 @@ log = logging.getLogger(__name__)
 class FleetSettings:
     url: str = setting("CENSUS_INGEST_URL", "http://127.0.0.1:8080", "ingest base URL")
     log: LogSettings = dataclasses.field(default_factory=LogSettings)
+    kafka: KafkaSettings = dataclasses.field(default_factory=KafkaSettings)
 
 
 def parse_args(argv: list[str], defaults: FleetSettings) -> argparse.Namespace:
@@ -65,13 +76,34 @@ def parse_args(argv: list[str], defaults: FleetSettings) -> argparse.Namespace:
         default=30.0,
         help="seconds to finish retries at the end [%(default)s]",
     )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=0,
+        help="instead of pinging: produce the fleet's back-dated history of that many days "
+        "before today straight to Kafka (CENSUS_KAFKA_*), then exit",
+    )
     args = parser.parse_args(argv)
+    if args.history_days < 0 or args.history_days > 89:
+        parser.error("--history-days must be 0..89 (within the per-install horizon)")
     for name in ("installs", "concurrency", "batch"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if args.rate <= 0 or args.duration <= 0:
         parser.error("--rate and --duration must be positive")
     return args
+
+
+def backfill_history(
+    settings: FleetSettings, fleet: list[Install], days: int, rng: random.Random
+) -> int:
+    """Produces the history and prints how many records Kafka acknowledged."""
+    today = dt.datetime.now(dt.UTC).date()
+    records = history(rng, fleet, load_catalogs(), today=today, days=days)
+    log.info("history of %d installs over the %d days before %s", len(fleet), days, today)
+    sent = asyncio.run(produce(settings.kafka, records))
+    print(f"history: {sent} records produced")
+    return 0 if sent > 0 else 1
 
 
 def main(argv: list[str]) -> int:
@@ -85,6 +117,8 @@ def main(argv: list[str]) -> int:
     rng = random.Random(args.seed)
     catalogs = load_catalogs()
     fleet = make_fleet(rng, catalogs, args.installs)
+    if args.history_days:
+        return backfill_history(settings, fleet, args.history_days, random.Random(args.seed + 1))
     heartbeat = args.heartbeat or args.installs / args.rate
     plan = SendPlan(
         url=args.url.rstrip("/"),

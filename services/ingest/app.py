@@ -305,9 +305,21 @@ def create_app(
     return app
 
 
+MAX_HEADERS: Final = 48
+"""Request headers one request may carry (aiohttp allows 128): a telemetry client sends a handful,
+proxies and CDNs add a dozen or two; more gets a 400 before anything else is read."""
+MAX_HEADER_BYTES: Final = 4096
+"""Longest request line and header value (aiohttp allows 8190). With MAX_HEADERS this bounds what
+one connection's headers can hold to about 200 kB instead of 1 MB: a flood of oversized headers
+once took ingest from 88 MB to 525-650 MB RSS, above its 512 Mi Kubernetes limit."""
+
+
 def runner_options(settings: IngestSettings) -> dict[str, Any]:
     """AppRunner / TestServer keyword arguments the gateway relies on."""
     return {
+        "max_headers": MAX_HEADERS,
+        "max_field_size": MAX_HEADER_BYTES,
+        "max_line_size": MAX_HEADER_BYTES,
         "auto_decompress": False,
         "access_log": None,  # the access log would carry client addresses
         # aiohttp applies keepalive_timeout from the connection's start too: a client that has

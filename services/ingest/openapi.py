@@ -63,12 +63,37 @@ def _responses() -> dict[str, Any]:
     return responses
 
 
+_TOLERATED: Final = "optional: a value of another shape is dropped and listed, never refused"
+
+
+def _tolerant(components: dict[str, Any]) -> dict[str, Any]:
+    """A compat body's schemas as the gateway reads them (DESIGN §3): a required field must have
+    its shape; an optional one may hold anything (a wrong value costs that field, not the ping),
+    so its documented shape is kept beside an `{}` that admits every value."""
+    out: dict[str, Any] = {}
+    for name, schema in components.items():
+        required = set(schema.get("required", ()))
+        properties = schema.get("properties")
+        if properties:
+            schema = {
+                **schema,
+                "properties": {
+                    key: value
+                    if key in required
+                    else {"anyOf": [value, {}], "description": _TOLERATED}
+                    for key, value in properties.items()
+                },
+            }
+        out[name] = schema
+    return out
+
+
 def _compat_paths(routes: Sequence[CompatRoute], components: dict[str, Any]) -> dict[str, Any]:
     """The product's own body; responses exactly as /v1/ping's."""
     paths: dict[str, Any] = {}
     for route in routes:
         (schema,), own = msgspec.json.schema_components([route.body], ref_template=_REF)
-        components.update(own)
+        components.update(_tolerant(own))
         mapping = route.mapping
         paths[route.path] = {
             "post": {

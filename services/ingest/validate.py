@@ -111,6 +111,18 @@ def _no_constants(_name: str) -> NoReturn:
     raise _NotJson  # NaN and Infinity are not JSON
 
 
+_REPEATED: Final = "appears twice in one object"
+
+
+def _repeated(key: str, prefix: str) -> Rejection:
+    return Rejection(400, "invalid_json", prefix, f"the key '{jsonerrors.shown(key)}' {_REPEATED}")
+
+
+def is_repeated_key(rejection: Rejection) -> bool:
+    """The 400 of a well-formed body that repeats a key (no repair can make it acceptable)."""
+    return rejection.status == 400 and rejection.reason.endswith(_REPEATED)
+
+
 def decode_untyped(body: bytes, prefix: str = "$") -> Any:
     """The body as untyped JSON; a repeated key, bad UTF-8 or bad JSON is a 400 in our words."""
     try:
@@ -126,10 +138,7 @@ def decode_untyped(body: bytes, prefix: str = "$") -> Any:
             parse_constant=_no_constants,
         )
     except _Repeated as repeat:
-        key = jsonerrors.shown(repeat.key)
-        raise Rejection(
-            400, "invalid_json", prefix, f"the key '{key}' appears twice in one object"
-        ) from None
+        raise _repeated(repeat.key, prefix) from None
     except RecursionError:
         raise Rejection(
             400,
@@ -151,10 +160,7 @@ def _read(raw: Any, catalogs: Catalogs, path: str, reason_prefix: str = "") -> R
 def _refuse_repeated_keys(body: bytes, pings: list[Ping], prefix: str = "$") -> None:
     key = repeated_key(body, pings)
     if key is not None:
-        shown = jsonerrors.shown(key)
-        raise Rejection(
-            400, "invalid_json", prefix, f"the key '{shown}' appears twice in one object"
-        )
+        raise _repeated(key, prefix)
 
 
 # --- the three body shapes ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ import pytest
 from schemas.catalog import load_catalogs
 from tests.conftest import temporary_database
 from tests.support.pipeline import Pipeline, actual_views, run_fleet, running_pipeline, wait_counted
-from tests.support.processes import wait_until_ready
+from tests.support.processes import KAFKA_CONNECTED, wait_until_metric, wait_until_ready
 from tests.support.stack import ROOT, LocalStack, StackEndpoints
 from tests.support.truth import expected_views, identity, load_truth
 from tests.support.utcday import same_utc_day_for
@@ -53,7 +53,6 @@ def probe_ping(*, with_ping_id: bool) -> dict[str, object]:
         "install_id": str(uuid.uuid4()),
         "event": "beacon",
         "version": "2.0.0",
-        "platform": "docker",
         "os": "linux",
         "arch": "amd64",
     }
@@ -64,12 +63,17 @@ def probe_ping(*, with_ping_id: bool) -> dict[str, object]:
     return ping
 
 
+LAST_REPLY: dict[str, bytes] = {}
+"""The body of the last answer `post` got, to name what a probe kept getting."""
+
+
 async def post(session: aiohttp.ClientSession, url: str, ping: dict[str, object]) -> int:
     try:
         async with session.post(url + "/v1/ping", json=ping) as response:
-            await response.read()
+            LAST_REPLY["body"] = await response.read()
             return response.status
-    except (aiohttp.ClientError, TimeoutError):
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        LAST_REPLY["body"] = repr(exc).encode()
         return 0
 
 
@@ -93,8 +97,10 @@ async def deliver(url: str, pings: list[dict[str, object]], truth: Path) -> None
         with truth.open("a", encoding="utf-8") as out:
             for ping in pings:
                 deadline = asyncio.get_running_loop().time() + 60
-                while await post(session, url, ping) != 202:
-                    assert asyncio.get_running_loop().time() < deadline, "ingest did not recover"
+                while (status := await post(session, url, ping)) != 202:
+                    assert asyncio.get_running_loop().time() < deadline, (
+                        f"ingest did not recover: {status} {LAST_REPLY.get('body')!r} for {ping}"
+                    )
                     await asyncio.sleep(0.5)
                 out.write(json.dumps(ping, sort_keys=True) + "\n")
 
@@ -126,6 +132,13 @@ async def stop_kafka(pipeline: Pipeline, stack: LocalStack, probes_truth: Path) 
     await asyncio.to_thread(stack.start_kafka)
     for service in pipeline.services:
         await wait_until_ready(service.ready_url, within_s=90, process=service.process)
+    # Ingest is ready while Kafka is away (it answers 503 itself): wait until it is connected.
+    await wait_until_metric(
+        f"http://127.0.0.1:{pipeline.ingest.ops_port}/metrics",
+        KAFKA_CONNECTED,
+        within_s=90,
+        process=pipeline.ingest.process,
+    )
     await deliver(pipeline.ingest_url, probes, probes_truth)
 
 

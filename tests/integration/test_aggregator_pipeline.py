@@ -1,5 +1,6 @@
 """The aggregator against the real Kafka and PostgreSQL: views equal an independent ground truth,
-and stay exact through replays, kill -9, a member leaving the group and poison records."""
+and stay exact through replays, kill -9, a member leaving the group and poison records (ones it
+cannot decode and ones PostgreSQL refuses); it refuses a topic whose partition count changed."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from prometheus_client import CollectorRegistry
 
 from schemas.catalog import load_catalogs
 from schemas.record import encode_record, record_key
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import DLQ_REASON_HEADER, Aggregator
+from services.aggregator.main import EXIT_SOURCE_CONFLICT
 from services.aggregator.metrics import AggregatorMetrics
 from services.aggregator.pgstore import PgRollupStore
+from services.aggregator.store import SourceConflict
 from services.common.settings import load
 from tests.support.aggregator import (
     drop_database,
@@ -214,15 +219,125 @@ async def test_poison_records_go_to_the_dlq_and_the_rest_is_counted(env: Env) ->
     await run_in_process(env, group, len(values))
     assert await view_contents(env.dsn) == truth_views(truth(good, CATALOGS))
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=env.bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        consumer.assign([TopicPartition(env.dlq_topic, 0)])
-        await consumer.seek_to_beginning()
-        dead = await consumer.getmany(timeout_ms=10000)
-        letters = [m for ms in dead.values() for m in ms]
-    finally:
-        await consumer.stop()
+    letters = await dead_letters(env, expected=2)
     reasons = sorted(dict(m.headers)[DLQ_REASON_HEADER].decode() for m in letters)
     assert reasons == ["undecodable", "unknown_product"]
     assert {m.value for m in letters} == {values[10][1], values[200][1]}
+
+
+async def dead_letters(env: Env, *, expected: int) -> list[Any]:
+    """The DLQ topic's records, read until `expected` arrived (or 20 s passed)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=env.bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    letters: list[Any] = []
+    try:
+        consumer.assign([TopicPartition(env.dlq_topic, 0)])
+        await consumer.seek_to_beginning()
+        deadline = asyncio.get_running_loop().time() + 20
+        while len(letters) < expected and asyncio.get_running_loop().time() < deadline:
+            dead = await consumer.getmany(timeout_ms=1000)
+            letters.extend(m for ms in dead.values() for m in ms)
+    finally:
+        await consumer.stop()
+    return letters
+
+
+async def test_a_nul_in_a_string_is_dead_lettered_and_counting_goes_on(env: Env) -> None:
+    """Issue item 1: PostgreSQL refuses a NUL character in text and in jsonb. Produced straight
+    to the topic (ingest refuses such strings), the records go to the DLQ and nothing stops."""
+    good = fleet(6, installs=60, days=2, pings=600)
+    bad = [
+        ping(uuid.uuid4(), good[0].received_at, version="5.0.0\x00"),
+        ping(
+            uuid.uuid4(),
+            good[0].received_at,
+            product="proxmox-scripts",
+            event="install",
+            version="2025.1",
+            platform="pve",
+            attrs={"nsapp": "jelly\x00fin", "status": "success", "type": "lxc"},
+        ),
+    ]
+    values = [(record_key(r), encode_record(r)) for r in good]
+    values.insert(50, (record_key(bad[0]), encode_record(bad[0])))
+    values.insert(400, (record_key(bad[1]), encode_record(bad[1])))
+    later = fleet(7, installs=20, days=1, pings=100)
+    await produce(env.bootstrap, env.topic, values)
+    group = f"agg-{uuid.uuid4().hex[:8]}"
+    settings = env.settings(group, CENSUS_AGGREGATOR_BATCH_RECORDS="250")
+    registry = CollectorRegistry()
+    stop = asyncio.Event()
+    async with PgRollupStore(settings.pg.dsn, connect_timeout_s=5, statement_timeout_s=30) as store:
+        aggregator = Aggregator(settings, store, CATALOGS, AggregatorMetrics.create(registry))
+        task = asyncio.create_task(aggregator.run(stop))
+        try:
+            await until(
+                lambda: _reached(env, group, len(values)), within_s=90, what="all offsets stored"
+            )
+            assert not task.done()
+            await produce(
+                env.bootstrap, env.topic, [(record_key(r), encode_record(r)) for r in later]
+            )
+            await until(
+                lambda: _reached(env, group, len(values) + len(later)),
+                within_s=60,
+                what="later records counted",
+            )
+            assert not task.done()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=60)
+    assert await view_contents(env.dsn) == truth_views(truth(good + later, CATALOGS))
+    letters = await dead_letters(env, expected=2)
+    assert sorted(dict(m.headers)[DLQ_REASON_HEADER].decode() for m in letters) == [
+        "unstorable",
+        "unstorable",
+    ]
+    assert {m.value for m in letters} == {encode_record(r) for r in bad}
+    assert (
+        registry.get_sample_value("census_aggregator_dlq_records_total", {"reason": "unstorable"})
+        == 2
+    )
+
+
+async def test_a_changed_partition_count_is_refused(env: Env) -> None:
+    """Issue item 9: adding partitions moves installs to other partitions, and so to other
+    writers; the aggregator stops (while running) and refuses to start against such a topic."""
+    records = fleet(8, installs=50, days=1, pings=300)
+    await produce(env.bootstrap, env.topic, [(record_key(r), encode_record(r)) for r in records])
+    group = f"agg-{uuid.uuid4().hex[:8]}"
+    settings = env.settings(group)
+    stop = asyncio.Event()
+    async with PgRollupStore(settings.pg.dsn, connect_timeout_s=5, statement_timeout_s=30) as store:
+        aggregator = Aggregator(
+            settings, store, CATALOGS, AggregatorMetrics.create(CollectorRegistry())
+        )
+        task = asyncio.create_task(aggregator.run(stop))
+        try:
+            await until(lambda: _reached(env, group, len(records)), within_s=90, what="counted")
+            admin = AIOKafkaAdminClient(bootstrap_servers=env.bootstrap)
+            await admin.start()
+            try:
+                await admin.create_partitions({env.topic: NewPartitions(total_count=4)})
+            finally:
+                await admin.close()
+
+            async def stopped() -> bool:
+                return task.done()
+
+            await until(stopped, within_s=120, what="the running aggregator refuses 4 partitions")
+        finally:
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout=60)
+    with pytest.raises(SourceConflict, match="3 partitions"):
+        task.result()
+
+    process = spawn(env, group)
+    try:
+        code = process.wait(timeout=90)
+    finally:
+        stop_process(process, signal.SIGKILL)
+    assert process.stderr is not None
+    assert code == EXIT_SOURCE_CONFLICT
+    assert b"refusing to count" in process.stderr.read()
+    assert await stored_total(env.dsn, group, env.topic) == len(records)

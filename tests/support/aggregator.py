@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,10 +18,20 @@ import msgspec
 from schemas.catalog import Catalogs
 from schemas.record import SCHEMA_VERSION, PingRecord
 from services.aggregator.activity import Activity, ActivityKey
+from services.aggregator.batch import DeadLetter
+from services.aggregator.deadletters import DeadLetterError
 from services.aggregator.dedup import StoredIds
 from services.aggregator.histogram import BUCKETS
 from services.aggregator.rollup import DayKey, InstallDay, RollupDelta
-from services.aggregator.store import ActivityRows, FencedError, OffsetClaim
+from services.aggregator.source import Message, Rebalance
+from services.aggregator.store import (
+    ActivityRows,
+    FencedError,
+    OffsetClaim,
+    Source,
+    SourceConflict,
+    StoreError,
+)
 
 # --- a fake store with the same transaction semantics ---------------------------------------
 
@@ -48,6 +59,7 @@ class FakeTx:
             c.partition
             for c in claims
             if self.t.offsets.get((group, topic, c.partition)) != c.expected
+            or (c.expected is not None and c.next_offset <= c.expected)
         ]
         if moved:
             raise FencedError(moved)
@@ -72,6 +84,15 @@ class FakeTx:
         delta: RollupDelta,
         activity_delta: ActivityRows,
     ) -> int:
+        # PostgreSQL refuses a NUL in text and "\u0000" in jsonb (class 22): so does the fake.
+        if _holds_nul([days, delta.active, delta.attrs, delta.events, delta.counts]):
+            error = StoreError(
+                "CharacterNotInRepertoireError: invalid byte sequence",
+                retryable=False,
+                record_error=True,
+            )
+            error.__cause__ = ValueError("0x00")
+            raise error
         self.saves.append((dict(days), dict(activity), delta, dict(activity_delta)))
         return len(days) + len(activity)
 
@@ -109,8 +130,23 @@ class FakeTx:
             row["max"] = max(values) if values else None
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_nul(v) for v in value)
+    if isinstance(value, InstallDay):
+        return _holds_nul([value.version, value.platform, value.os, value.arch, value.attrs])
+    return False
+
+
 class FakeRollupStore:
-    """The RollupStore in memory: staged writes, applied when the transaction commits."""
+    """The RollupStore in memory: staged writes, applied when the transaction commits.
+
+    `gate`, when set, holds every transaction open until it is set (a slow flush);
+    `open_now` / `most_open` count the transactions open at once."""
 
     def __init__(self) -> None:
         self.tables = FakeTables()
@@ -119,6 +155,12 @@ class FakeRollupStore:
         self.ensured_events_only: set[dt.date] = set()
         """Days whose rollup_events partition alone a flush asked for."""
         self.fail_next: Exception | None = None
+        self.down = False
+        self.gate: asyncio.Event | None = None
+        self.open_now = 0
+        self.most_open = 0
+        self.transactions = 0
+        self.source: Source | None = None
 
     async def ensure_days(self, days: set[dt.date], *, events_only: set[dt.date]) -> None:
         self.ensured |= days
@@ -129,15 +171,150 @@ class FakeRollupStore:
         if self.fail_next is not None:
             exc, self.fail_next = self.fail_next, None
             raise exc
-        tx = FakeTx(self.tables)
-        yield tx
-        tx.commit()
+        if self.down:
+            raise StoreError("ConnectionRefusedError: down", retryable=True)
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            tx = FakeTx(self.tables)
+            yield tx
+            tx.commit()
+            self.transactions += 1
+        finally:
+            self.open_now -= 1
+
+    async def claim_source(self, source: Source) -> None:
+        if self.down:
+            raise StoreError("ConnectionRefusedError: down", retryable=True)
+        if self.source is None:
+            self.source = source
+        if self.source != source:
+            raise SourceConflict(self.source, source)
 
     async def stored_offsets(self, group: str, topic: str) -> dict[int, int]:
         return {p: o for (g, t, p), o in self.tables.offsets.items() if g == group and t == topic}
 
     async def check(self) -> None:
-        return None
+        if self.down:
+            raise StoreError("ConnectionRefusedError: down", retryable=True)
+
+
+@dataclass
+class FakeMessage:
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class FakeSource:
+    """A PartitionSource in memory: partitions are lists of messages; `rebalance` plays the
+    group coordinator (from the test's task, as aiokafka calls the listener from its own)."""
+
+    def __init__(self, partitions: int) -> None:
+        self.logs: dict[int, list[FakeMessage]] = {p: [] for p in range(partitions)}
+        self.count = partitions
+        self.assigned: set[int] = set()
+        self.paused: set[int] = set()
+        self.positions: dict[int, int] = {}
+        self.committed: dict[int, int] = {}
+        self.listener: Rebalance | None = None
+        self.down = False
+        self._wake = asyncio.Event()
+        self._assigning = asyncio.Event()  # set once a rebalance has assigned partitions
+        self.fetches = 0
+
+    def append(self, partition: int, key: bytes | None, value: bytes | None) -> None:
+        log = self.logs[partition]
+        log.append(FakeMessage(len(log), key, value))
+        self._wake.set()
+
+    def subscribe(self, listener: Rebalance) -> None:
+        self.listener = listener
+
+    async def rebalance(self, assigned: set[int]) -> None:
+        """Revoke everything (the eager protocol), then assign `assigned` from offset 0."""
+        deadline = asyncio.get_running_loop().time() + 10
+        while self.listener is None:  # the consumer subscribes once its task runs
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("nothing subscribed")
+            await asyncio.sleep(0.01)
+        self._assigning.clear()
+        try:
+            await self.listener.revoked(set(self.assigned))
+            self.assigned = set(assigned)
+            self.paused &= self.assigned
+            self.positions = {p: 0 for p in self.assigned}
+        finally:
+            self._assigning.set()
+        await self.listener.assigned(set(assigned))
+
+    async def getmany(self, timeout_s: float, max_records: int) -> dict[int, list[Message]]:
+        self.fetches += 1
+        # As aiokafka's: before the first assignment and during a rebalance it waits for the
+        # assignment, whatever the timeout.
+        await self._assigning.wait()
+        out = self._available(max_records)
+        if not out:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout_s)
+            except TimeoutError:
+                return {}
+            out = self._available(max_records)
+        return out
+
+    def _available(self, max_records: int) -> dict[int, list[Message]]:
+        if self.down:
+            return {}
+        out: dict[int, list[Message]] = {}
+        for p in sorted(self.assigned - self.paused):
+            at = self.positions[p]
+            taken = self.logs[p][at : at + max_records]
+            if taken:
+                out[p] = list(taken)
+                self.positions[p] = at + len(taken)
+                max_records -= len(taken)
+            if max_records <= 0:
+                break
+        return out
+
+    def pause(self, partitions: Iterable[int]) -> None:
+        self.paused |= set(partitions) & self.assigned
+
+    def resume(self, partitions: Iterable[int]) -> None:
+        self.paused -= set(partitions)
+        self._wake.set()
+
+    async def seek(self, partition: int, offset: int | None) -> None:
+        self.positions[partition] = offset or 0
+
+    async def partition_count(self) -> int:
+        if self.down:
+            raise ConnectionRefusedError("Kafka down")
+        return self.count
+
+    async def end_offsets(self, partitions: list[int]) -> dict[int, int]:
+        if self.down:
+            raise ConnectionRefusedError("Kafka down")
+        return {p: len(self.logs[p]) for p in partitions}
+
+    async def commit(self, offsets: dict[int, int]) -> None:
+        self.committed.update(offsets)
+
+
+class FakeDeadLetters:
+    """A DeadLetterSink in memory; `down` makes sending fail like an unreachable Kafka."""
+
+    def __init__(self) -> None:
+        self.sent: list[DeadLetter] = []
+        self.down = False
+
+    async def send(self, letters: Sequence[DeadLetter]) -> None:
+        if self.down:
+            raise DeadLetterError("Kafka down")
+        self.sent.extend(letters)
 
 
 # --- pings --------------------------------------------------------------------------------

@@ -4,7 +4,25 @@ marker values in every identifying field so a test can search the published byte
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any, Final
+
+FIXTURES: Final = Path(__file__).resolve().parents[1] / "fixtures"
+"""tests/fixtures/<product>/*.json: bodies written from each product's client code."""
+
+
+def fixture(product: str, name: str) -> bytes:
+    """The bytes of tests/fixtures/<product>/<name>, exactly as committed."""
+    return (FIXTURES / product / name).read_bytes()
+
+
+def accepted_dropping(status: int, reply: dict[str, Any]) -> list[str]:
+    """The fields a 202 for one ping says were dropped; each has its reason beside it."""
+    assert status == 202, reply
+    assert reply["accepted"] == 1, reply
+    assert set(reply["reasons"]) == set(reply["dropped_fields"]), reply
+    return list(reply["dropped_fields"])
+
 
 # Identifying values: none of these may appear in a published record.
 HOSTNAME: Final = "pve-marker-host.example.org"
@@ -168,6 +186,14 @@ def novu_usage_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def novu_wrapped_body(**overrides: Any) -> dict[str, Any]:
+    """A Regular Beacon as Novu's worker posts it to OS_TELEMETRY_URL (sendDataToNovuTrace)."""
+    properties = {"distinct_id": NOVU_INSTANCE, **novu_beacon_body(timestamp=None)}
+    properties["timestamp"] = "2026-11-20T10:00:00.123Z"
+    properties.update(overrides)
+    return {"event": "Regular Beacon - [OS Telemetry]", "properties": properties}
+
+
 def maestrohub_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "instance_id": MAESTRO_INSTANCE,
@@ -205,6 +231,7 @@ ROUTE_BODIES: Final = {
     "/compat/pulse/v1/telemetry/ping": pulse_body,
     "/compat/proxmox-scripts/telemetry": proxmox_body,
     "/compat/flowfuse/ping": flowfuse_body,
+    "/compat/novu/telemetry": novu_wrapped_body,
     "/compat/novu/beacon": novu_beacon_body,
     "/compat/novu/usage": novu_usage_body,
     "/compat/maestrohub/report": maestrohub_body,

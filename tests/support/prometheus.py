@@ -67,9 +67,10 @@ def series_names(families: Iterable[Metric]) -> set[str]:
 
 
 def code_metric_names() -> set[str]:
-    """Every series name the three services' metrics classes register."""
+    """Every series name the services' metrics classes register."""
     # Imported here: unit tests of other modules should not pay for (or break on) these imports.
     from services.aggregator.metrics import AggregatorMetrics
+    from services.dashboard.metrics import DashboardMetrics
     from services.ingest.metrics import IngestMetrics
     from services.retention.metrics import RetentionMetrics
 
@@ -77,6 +78,7 @@ def code_metric_names() -> set[str]:
     IngestMetrics(registry)
     AggregatorMetrics.create(registry)
     RetentionMetrics(registry)
+    DashboardMetrics(registry)
     return series_names(registry.collect())
 
 

@@ -12,6 +12,7 @@ from typing import Final
 import pytest
 
 from services.aggregator.config import AggregatorSettings
+from services.dashboard.config import DashboardSettings
 from services.ingest.config import IngestSettings
 from services.retention.config import RetentionSettings
 from tests.support.ingest import TEST_ID_SECRET
@@ -93,6 +94,7 @@ def test_entrypoint_is_census_and_the_command_picks_the_service() -> None:
 def test_containers_listen_on_every_interface() -> None:
     env = env_of(final_stage())
     assert env["CENSUS_INGEST_HOST"] == "0.0.0.0"
+    assert env["CENSUS_DASHBOARD_HOST"] == "0.0.0.0"
     assert env["CENSUS_OPS_HOST"] == "0.0.0.0"
 
 
@@ -105,7 +107,17 @@ def test_exposes_the_public_and_ops_ports() -> None:
         IngestSettings(id_secret=TEST_ID_SECRET).ops_port,
         AggregatorSettings().ops_port,
         RetentionSettings().ops_port,
+        DashboardSettings().port,
+        DashboardSettings().ops_port,
     }
+
+
+def test_the_package_ships_the_dashboards_static_files() -> None:
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]
+    assert package_data["services.dashboard"] == ["static/*"]
+    assert (ROOT / "services" / "dashboard" / "static" / "census.css").exists()
 
 
 def _copy_sources() -> list[str]:

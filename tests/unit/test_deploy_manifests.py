@@ -13,6 +13,7 @@ import pytest
 
 from services.aggregator.config import AggregatorSettings
 from services.common.settings import describe
+from services.dashboard.config import DashboardSettings
 from services.ingest.config import IngestSettings
 from services.migrate.main import MigrateSettings
 from services.retention.config import RetentionSettings
@@ -24,12 +25,19 @@ COMPOSE: Final = DEPLOY / "compose.yaml"
 # The oldest Kubernetes minor still widely run; every manifest must be valid there.
 K8S_VERSION: Final = "1.30.0"
 MANIFESTS: Final = sorted(K8S.rglob("*.yaml"))
-SETTINGS: Final = (IngestSettings, AggregatorSettings, RetentionSettings, MigrateSettings)
+SETTINGS: Final = (
+    IngestSettings,
+    AggregatorSettings,
+    RetentionSettings,
+    MigrateSettings,
+    DashboardSettings,
+)
 KNOWN_VARIABLES: Final = {doc.env for cls in SETTINGS for doc in describe(cls)}
 OPS_PORTS: Final = {
     "ingest": IngestSettings(id_secret=TEST_ID_SECRET).ops_port,
     "aggregate": AggregatorSettings().ops_port,
     "retention": RetentionSettings().ops_port,
+    "dashboard": DashboardSettings().ops_port,
 }
 
 
@@ -192,6 +200,7 @@ def test_configmap_binds_every_interface() -> None:
         ("census-ingest", "ingest"),
         ("census-aggregator", "aggregate"),
         ("census-retention", "retention"),  # alternatives/retention-deployment.yaml
+        ("census-dashboard", "dashboard"),
     ],
 )
 def test_deployment_probes_and_scrape_annotations_use_the_ops_port(name: str, command: str) -> None:
@@ -297,3 +306,23 @@ def test_kubernetes_ingest_takes_its_id_secret_from_a_required_secret() -> None:
     assert "create secret generic census-ingest" in readme and "openssl rand" in readme
     for _, doc in _documents():
         assert "CENSUS_INGEST_ID_SECRET" not in (doc.get("data") or {})  # never in a ConfigMap
+
+
+def test_dashboard_reads_as_the_analyst_and_has_a_service_for_its_pages() -> None:
+    deployment = _by_kind("Deployment")["census-dashboard"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["CENSUS_DASHBOARD_PG_DSN"]["valueFrom"]["secretKeyRef"]["key"] == "analyst-dsn"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http"] == DashboardSettings().port
+    service = _by_kind("Service")["census-dashboard"]
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": "census-dashboard"}
+    assert {p["targetPort"] for p in service["spec"]["ports"]} == {"http", "ops"}
+
+
+def test_compose_runs_the_dashboard_as_the_analyst() -> None:
+    services = load_yaml(COMPOSE)["services"]
+    dashboard = services["dashboard"]
+    assert dashboard["command"] == ["dashboard"]
+    assert "census_analyst" in dashboard["environment"]["CENSUS_DASHBOARD_PG_DSN"]
+    assert "8081:8081" in dashboard["ports"]

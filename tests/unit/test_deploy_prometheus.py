@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from services.aggregator.config import AggregatorSettings
+from services.dashboard.config import DashboardSettings
 from services.ingest.config import IngestSettings
 from services.retention.config import RetentionSettings
 from tests.support.ingest import TEST_ID_SECRET
@@ -39,6 +40,9 @@ REQUIRED_ALERTS = {
     "CensusAggregatorNotFlushing",  # no successful flush for 5 minutes
     "CensusDeadLetters",  # DLQ growth
     "CensusRetentionStale",  # retention's last success older than 2 passes
+    "CensusFailureRateHigh",  # a script's failure rate over 20 % with at least 10 runs
+    "CensusDailyActiveDrop",  # a product's DAU dropping sharply day over day
+    "CensusNoFreshData",  # no rollups committed for an hour
 }
 
 
@@ -136,6 +140,7 @@ def test_recording_rules_are_named_level_metric_operations() -> None:
         ("census-ingest", IngestSettings(id_secret=TEST_ID_SECRET).ops_port),
         ("census-aggregator", AggregatorSettings().ops_port),
         ("census-retention", RetentionSettings().ops_port),
+        ("census-dashboard", DashboardSettings().ops_port),
     ],
 )
 def test_scrape_config_targets_each_services_ops_port(job: str, port: int) -> None:

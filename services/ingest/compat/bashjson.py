@@ -3,6 +3,10 @@
 Two known breakages: a raw control character inside a string (a log line with a tab or an escape
 sequence that json_escape missed), and a number written with its unit (`"disk_size": 32G` when a
 variable held `32G`). Anything else stays broken and is refused with the parser's position.
+
+Bounded: only a body of at most REPAIR_MAX_BYTES is repaired (a real report is a few kB; the
+repair is a Python loop over bytes), and a number is read only up to MAX_DIGITS digits, so neither
+the time spent nor Python's int-conversion limit (4,300 digits, a ValueError) depends on the body.
 """
 
 from __future__ import annotations
@@ -11,6 +15,11 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from schemas.ping import MAX_COUNT
+
+REPAIR_MAX_BYTES: Final = 65_536
+MAX_DIGITS: Final = len(str(MAX_COUNT))
+"""A number with more significant digits than the largest count can only be out of range."""
 _CONTROL: Final = frozenset(range(0x20)) | {0x7F}
 _WHITESPACE: Final = frozenset(b" \t\r\n")
 
@@ -39,19 +48,37 @@ class AmbiguousValue(Exception):
 
     def __str__(self) -> str:
         units = ", ".join(u for u in UNITS[self.field] if u) or "none"
-        return f"cannot read {self.value!r} as {self.field} (units understood: {units})"
+        return f"cannot read {shown(self.value)} as {self.field} (units understood: {units})"
+
+
+@dataclass(frozen=True, slots=True)
+class TooManyDigits(Exception):
+    """A number longer than any count can be: out of range whatever its unit."""
+
+    field: str
+
+    def __str__(self) -> str:
+        return f"{self.field} has more than {MAX_DIGITS} digits: larger than any count allows"
+
+
+def shown(value: str) -> str:
+    """A client's text quoted in an error, cut short: an error never grows with the body."""
+    return repr(value) if len(value) <= 40 else repr(value[:40]) + f"... ({len(value)} chars)"
 
 
 def number_with_unit(field: str, text: str) -> int | None:
     """`"32G"` → 32 for disk_size; None when `text` is not a number; AmbiguousValue for a unit
-    the field does not take."""
+    the field does not take; TooManyDigits for a number no count can hold."""
     match = _WITH_UNIT.match(text)
     if match is None:
         return None
     factor = UNITS[field].get((match[2] or "").lower())
     if factor is None:
         raise AmbiguousValue(field, text)
-    return int(match[1]) * factor
+    digits = match[1].lstrip("0") or "0"
+    if len(digits) > MAX_DIGITS:
+        raise TooManyDigits(field)
+    return int(digits) * factor
 
 
 def strip_controls(body: bytes) -> bytes:
@@ -78,7 +105,8 @@ def strip_controls(body: bytes) -> bytes:
 
 
 def unquoted_units(body: bytes) -> bytes:
-    """`"disk_size": 32G` → `"disk_size": 32`; raises AmbiguousValue for a unit it cannot take."""
+    """`"disk_size": 32G` → `"disk_size": 32`; raises AmbiguousValue for a unit it cannot take,
+    TooManyDigits for a number no count can hold."""
 
     def fix(match: re.Match[bytes]) -> bytes:
         field = match["key"].decode()
@@ -89,6 +117,9 @@ def unquoted_units(body: bytes) -> bytes:
     return _UNQUOTED.sub(fix, body)
 
 
-def repair(body: bytes) -> bytes:
-    """Both repairs; the caller parses the result and refuses it if it is still not JSON."""
+def repair(body: bytes) -> bytes | None:
+    """Both repairs, or None for a body too large to be repaired; the caller parses the result
+    and refuses it if it is still not JSON."""
+    if len(body) > REPAIR_MAX_BYTES:
+        return None
     return unquoted_units(strip_controls(body))

@@ -6,13 +6,14 @@ Pure: data in, data out; the only secret is the key the context carries.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import types
 import typing
 import uuid
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -22,6 +23,9 @@ from schemas.reader import ReadPing, Unreadable, read_ping
 from services.ingest.validate import Checked, Rejection, collect, decode_untyped
 
 T = TypeVar("T")
+
+InstanceId = Annotated[str, msgspec.Meta(min_length=1, description="the product's own install id")]
+"""An install id as a product sends it: never empty (every empty one would be the same install)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,25 +132,35 @@ def upstream_fields(kind: type[msgspec.Struct], prefix: str = "") -> list[str]:
 
 
 def unknown_fields(raw: Any, kind: type[msgspec.Struct], prefix: str = "") -> list[str]:
-    """Dotted paths of the keys in `raw` that `kind` does not declare (nested ones too)."""
+    """Dotted paths of the keys in `raw` that `kind` does not declare (nested ones too), each once,
+    in the order met. One pass over the body: a path is remembered in a dict, never searched for
+    in a list (100,000 unknown keys once took a quadratic 45 s here)."""
+    found: dict[str, None] = {}
+    _collect_unknown(raw, kind, prefix, found)
+    return list(found)
+
+
+def _collect_unknown(
+    raw: Any, kind: type[msgspec.Struct], prefix: str, found: dict[str, None]
+) -> None:
     if not isinstance(raw, dict):
-        return []
-    fields = {f.encode_name: f for f in msgspec.structs.fields(kind)}
-    unknown: list[str] = []
+        return
+    fields = _fields_of(kind)
     for key, value in raw.items():
         field = fields.get(key)
         if field is None:
-            unknown.append(prefix + key)
+            found.setdefault(prefix + key)
             continue
         inner = _struct_of(field.type)
         if inner is None:
             continue
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            for path in unknown_fields(item, inner, f"{prefix}{key}."):
-                if path not in unknown:
-                    unknown.append(path)
-    return unknown
+        for item in value if isinstance(value, list) else (value,):
+            _collect_unknown(item, inner, f"{prefix}{key}.", found)
+
+
+@functools.cache
+def _fields_of(kind: type[msgspec.Struct]) -> dict[str, msgspec.structs.FieldInfo]:
+    return {f.encode_name: f for f in msgspec.structs.fields(kind)}
 
 
 def present(raw: Any, path: str) -> bool:

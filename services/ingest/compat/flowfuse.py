@@ -8,9 +8,10 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, FLOWFUSE
 from schemas.ping import AttrText, Count
+from services.ingest.compat import lenient
 from services.ingest.compat.common import (
     CompatContext,
-    convert,
+    InstanceId,
     decode_json,
     dropped_by_design,
     finish,
@@ -18,10 +19,12 @@ from services.ingest.compat.common import (
     require_object,
     unknown_fields,
 )
+from services.ingest.compat.names import arch_name, os_name
 from services.ingest.validate import Checked
 
 PRODUCT: Final = "flowfuse"
 DRIVERS: Final = frozenset({"localfs", "docker", "kubernetes", "stub"})
+LICENSE_ID: Final = "platform.license.id"
 
 
 class FlowFuseOs(msgspec.Struct, frozen=True):
@@ -84,7 +87,7 @@ class FlowFusePlatform(msgspec.Struct, frozen=True):
 
 
 class FlowFusePing(msgspec.Struct, frozen=True, rename={"instance_id": "instanceId"}):
-    instance_id: str
+    instance_id: InstanceId
     os: FlowFuseOs | None = None
     env: FlowFuseEnv | None = None
     platform: FlowFusePlatform | None = None
@@ -124,7 +127,7 @@ def _enabled(flag: FlowFuseEnabled | None) -> bool | None:
 
 def adapt(body: bytes, ctx: CompatContext) -> Checked:
     raw = require_object(decode_json(body))
-    ping = convert(raw, FlowFusePing)
+    ping, wrong = lenient.convert(raw, FlowFusePing)
     os_, env = ping.os or FlowFuseOs(), ping.env or FlowFuseEnv()
     platform = ping.platform or FlowFusePlatform()
     config = platform.config or FlowFuseConfig()
@@ -147,10 +150,13 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
         "event": "ping",
         "version": env.flowforge or ENVELOPE_DEFAULT,
         "platform": driver or ENVELOPE_DEFAULT,
-        "os": os_.type or ENVELOPE_DEFAULT,
-        "arch": os_.arch or ENVELOPE_DEFAULT,
+        "os": os_name(os_.type) or ENVELOPE_DEFAULT,
+        "arch": arch_name(os_.arch) or ENVELOPE_DEFAULT,
         "attrs": {k: v for k, v in attrs.items() if v is not None},
         "counts": {k: v for k, v in _counts(platform.counts).items() if v is not None},
     }
     dropped = unknown_fields(raw, FlowFusePing) + dropped_by_design(raw, FLOWFUSE)
-    return finish([fields], dropped, FLOWFUSE, ctx)
+    if not (license_.id or "").strip():
+        # Community installs send `license.id: ""` (`app.license.get('id') || ''`): nothing to drop.
+        dropped = [path for path in dropped if path != LICENSE_ID]
+    return lenient.with_wrong(finish([fields], dropped, FLOWFUSE, ctx), PRODUCT, wrong)

@@ -8,9 +8,10 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, MAESTROHUB
 from schemas.ping import Arch, AttrText, Count, ShortText, UtcTime, Version
+from services.ingest.compat import lenient
 from services.ingest.compat.common import (
     CompatContext,
-    convert,
+    InstanceId,
     decode_json,
     dropped_by_design,
     finish,
@@ -53,7 +54,7 @@ class MaestroHubExecutions(msgspec.Struct, frozen=True):
 
 
 class MaestroHubReport(msgspec.Struct, frozen=True, kw_only=True):
-    instance_id: str
+    instance_id: InstanceId
     event: str = "report"
     version: Version | None = None
     os: ShortText | None = None
@@ -94,7 +95,7 @@ def _total(group: MaestroHubByType | None, path: str) -> int | None:
 
 def adapt(body: bytes, ctx: CompatContext) -> Checked:
     raw = require_object(decode_json(body))
-    report = convert(raw, MaestroHubReport)
+    report, wrong = lenient.convert(raw, MaestroHubReport)
     pipelines = report.pipelines or MaestroHubPipelines()
     uns = report.uns or MaestroHubUns()
     executions = report.executions or MaestroHubExecutions()
@@ -131,4 +132,4 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
         "counts": {k: v for k, v in counts.items() if v is not None},
     }
     dropped = unknown_fields(raw, MaestroHubReport) + dropped_by_design(raw, MAESTROHUB)
-    return finish([fields], dropped, MAESTROHUB, ctx)
+    return lenient.with_wrong(finish([fields], dropped, MAESTROHUB, ctx), PRODUCT, wrong)

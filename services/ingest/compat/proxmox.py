@@ -8,10 +8,10 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, PROXMOX_SCRIPTS
 from schemas.ping import AttrText, Count
-from services.ingest.compat import bashjson
+from services.ingest.compat import bashjson, lenient
 from services.ingest.compat.common import (
     CompatContext,
-    convert,
+    InstanceId,
     decode_json,
     dropped_by_design,
     finish,
@@ -20,9 +20,12 @@ from services.ingest.compat.common import (
     require_object,
     unknown_fields,
 )
-from services.ingest.validate import Checked, Rejection
+from services.ingest.compat.names import arch_name
+from services.ingest.validate import Checked, Rejection, is_repeated_key
 
 PRODUCT: Final = "proxmox-scripts"
+INCUS: Final = "incus"
+INCUS_PREFIX: Final = "incus-"
 TERMINAL: Final = frozenset({"success", "failed", "aborted", "unknown"})
 FAILED: Final = frozenset({"failed", "aborted", "unknown"})
 
@@ -50,7 +53,7 @@ Number = Count | str | None
 
 
 class ProxmoxReport(msgspec.Struct, frozen=True, kw_only=True):
-    random_id: str
+    random_id: InstanceId
     execution_id: str | None = None
     type: AttrText | None = None
     nsapp: AttrText
@@ -74,6 +77,7 @@ class ProxmoxReport(msgspec.Struct, frozen=True, kw_only=True):
     gpu_passthrough: AttrText | None = None
     ram_speed: Number = None
     arch: str | None = None
+    platform: AttrText | None = None
     has_arm: bool | None = None
     repo_source: AttrText | None = None
     repo_slug: str | None = None
@@ -83,22 +87,40 @@ def category_for(exit_code: int) -> str:
     return CATEGORY_BY_CODE.get(exit_code, "unknown")
 
 
+def _unrepairable(first: Rejection) -> Rejection:
+    return Rejection(
+        400,
+        "invalid_json",
+        "$",
+        first.reason + " (not repairable: only control characters and unit suffixes on numbers "
+        f"are repaired, in a body of at most {bashjson.REPAIR_MAX_BYTES} bytes)",
+    )
+
+
 def _decode(body: bytes) -> Any:
+    """The report as JSON, repaired first if bash broke it; repeated keys refused either way."""
     try:
         return decode_json(body)
     except Rejection as first:
+        if is_repeated_key(first):
+            raise  # well-formed JSON: nothing to repair, and the rule of every route
+        body = _repaired(body, first)
         try:
-            return decode_json(bashjson.repair(body))
-        except bashjson.AmbiguousValue as exc:
-            raise Rejection(400, "invalid_json", f"$.{exc.field}", str(exc)) from None
-        except Rejection:
-            raise Rejection(
-                400,
-                "invalid_json",
-                "$",
-                first.reason + " (not repairable: only control "
-                "characters and unit suffixes on numbers are repaired)",
-            ) from None
+            return decode_json(body)
+        except Rejection as second:
+            raise second if is_repeated_key(second) else _unrepairable(first) from None
+
+
+def _repaired(body: bytes, first: Rejection) -> bytes:
+    try:
+        repaired = bashjson.repair(body)
+    except bashjson.AmbiguousValue as exc:
+        raise Rejection(400, "invalid_json", f"$.{exc.field}", str(exc)) from None
+    except bashjson.TooManyDigits as exc:
+        raise Rejection(422, "invalid_ping", f"$.{exc.field}", str(exc)) from None
+    if repaired is None:
+        raise _unrepairable(first)
+    return repaired
 
 
 def _number(field: str, value: int | str | None) -> int | None:
@@ -108,10 +130,12 @@ def _number(field: str, value: int | str | None) -> int | None:
         return None
     try:
         number = bashjson.number_with_unit(field, value)
-    except bashjson.AmbiguousValue as exc:
+    except (bashjson.AmbiguousValue, bashjson.TooManyDigits) as exc:
         raise Rejection(422, "invalid_ping", f"$.{field}", str(exc)) from None
     if number is None:
-        raise Rejection(422, "invalid_ping", f"$.{field}", f"Expected a number, got {value!r}")
+        raise Rejection(
+            422, "invalid_ping", f"$.{field}", f"Expected a number, got {bashjson.shown(value)}"
+        )
     return number
 
 
@@ -120,9 +144,18 @@ def _text(value: str | None) -> str | None:
     return value.strip() or None if value is not None else None
 
 
+def _platform(sent: str | None, pve_version: str | None) -> str | None:
+    """TM_PLATFORM as sent (pve or incus); older reports say it only through pve_version."""
+    if sent:
+        return sent
+    if pve_version is None:
+        return None
+    return INCUS if pve_version.startswith(INCUS_PREFIX) else "pve"
+
+
 def adapt(body: bytes, ctx: CompatContext) -> Checked:
     raw = require_object(_decode(body))
-    report = convert(raw, ProxmoxReport)
+    report, wrong = lenient.convert(raw, ProxmoxReport)
     catalog = ctx.catalogs.get(PRODUCT)
     assert catalog is not None, "proxmox-scripts.toml is a seed catalog"
 
@@ -163,18 +196,22 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
         "has_arm": report.has_arm,
         "repo_source": _text(report.repo_source),
     }
-    arch = _text(report.arch) or ("arm64" if report.has_arm else ENVELOPE_DEFAULT)
+    arch = arch_name(report.arch) or ("arm64" if report.has_arm else ENVELOPE_DEFAULT)
+    version = pve_version.removeprefix(INCUS_PREFIX) if pve_version else None
     fields = {
         "product": PRODUCT,
         "install_id": install_uuid(ctx, PRODUCT, report.random_id, keep_uuid=True),
         "event": "install" if terminal else "progress",
         "ping_id": keyed_uuid(ctx.id_key, PRODUCT, "execution", execution, phase),
-        "version": pve_version or ENVELOPE_DEFAULT,
-        "platform": "incus" if (pve_version or "").startswith("incus") else "proxmox-ve",
+        "version": version or ENVELOPE_DEFAULT,
+        "platform": _platform(_text(report.platform), pve_version) or ENVELOPE_DEFAULT,
         "os": _text(report.os_type) or ENVELOPE_DEFAULT,
         "arch": arch,
         "attrs": {k: v for k, v in attrs.items() if v is not None},
         "counts": {k: v for k, v in numbers.items() if v is not None},
     }
-    dropped = unknown_fields(raw, ProxmoxReport) + dropped_by_design(raw, PROXMOX_SCRIPTS)
-    return finish([fields], dropped, PROXMOX_SCRIPTS, ctx)
+    # bash writes "" for an empty error or slug: nothing was dropped then.
+    by_design = [path for path in dropped_by_design(raw, PROXMOX_SCRIPTS) if raw[path] != ""]
+    dropped = unknown_fields(raw, ProxmoxReport) + by_design
+    checked = finish([fields], dropped, PROXMOX_SCRIPTS, ctx)
+    return lenient.with_wrong(checked, PRODUCT, wrong)

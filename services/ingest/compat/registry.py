@@ -12,6 +12,7 @@ from schemas.compat import (
     FLOWFUSE,
     MAESTROHUB,
     NOVU_BEACON,
+    NOVU_TELEMETRY,
     NOVU_USAGE,
     PROXMOX_SCRIPTS,
     PULSE,
@@ -37,9 +38,10 @@ class CompatRoute:
 
 
 ROUTES: Final = (
-    CompatRoute(PULSE, pulse.PulsePing, pulse.adapt),
+    CompatRoute(PULSE, pulse.PulseBody, pulse.adapt),
     CompatRoute(PROXMOX_SCRIPTS, proxmox.ProxmoxReport, proxmox.adapt),
     CompatRoute(FLOWFUSE, flowfuse.FlowFusePing, flowfuse.adapt),
+    CompatRoute(NOVU_TELEMETRY, novu.NovuEvent, novu.adapt_wrapped),
     CompatRoute(NOVU_BEACON, novu.NovuBeacon, novu.adapt_beacon),
     CompatRoute(NOVU_USAGE, novu.NovuUsage, novu.adapt_usage),
     CompatRoute(MAESTROHUB, maestrohub.MaestroHubReport, maestrohub.adapt),

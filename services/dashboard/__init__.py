@@ -1,0 +1,1 @@
+"""`census dashboard`: the read side — pages, a JSON API and gauges over the analyst views."""
