@@ -88,15 +88,12 @@ def cases(routes: tuple[str, ...], count: int) -> tuple[list[CompatCase], list[s
         )
     )
 
-    candidates.append(
-        (
-            "flowfuse",
-            "/compat/flowfuse/ping",
-            "tests/support/compat.py flowfuse_body",
-            compat.flowfuse_body(),
-            _set("instanceId"),
-        )
-    )
+    flowfuse = _fixture("flowfuse", "ee.json")
+    source = "tests/fixtures/flowfuse/ee.json"
+    if flowfuse is None:
+        flowfuse = compat.flowfuse_body()
+        source = "tests/support/compat.py flowfuse_body"
+    candidates.append(("flowfuse", "/compat/flowfuse/ping", source, flowfuse, _set("instanceId")))
 
     novu = _fixture("novu", "regular-beacon.json")
     candidates.append(
