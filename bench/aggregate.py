@@ -184,7 +184,7 @@ async def aggregate(topic: str, dsn: str, total: int, replicas: int = 1) -> dict
                 break
             if time.perf_counter() - shown >= 10:
                 shown = time.perf_counter()
-                progress(f"aggregated {stored:,} of {total:,} ({replicas} replica(s))")
+                progress(f"aggregated {int(stored):,} of {total:,} ({replicas} replica(s))")
             await asyncio.sleep(0.2)
         ended = time.perf_counter()
         elapsed = ended - started
