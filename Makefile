@@ -83,7 +83,8 @@ bench: up ## benchmarks on the local stack: figures as ratios against a baseline
 	  export CENSUS_BENCH_KAFKA=$$CENSUS_KAFKA_BOOTSTRAP CENSUS_BENCH_KAFKA_BOOTSTRAP=$$CENSUS_KAFKA_BOOTSTRAP \
 	         CENSUS_BENCH_PG_DSN=$$CENSUS_PG_DSN; \
 	  for b in bench/ingest.py bench/aggregate.py bench/retention.py; do \
-	    echo "== $$b"; $(PY) "$$b" || exit 1; done
+	    echo "== $$b"; $(PY) "$$b" || exit 1; done; \
+	  echo "== bench/capacity.py"; $(PY) bench/capacity.py
 
 clean: down ## stop the stack and delete its data (.local)
 	rm -rf .local

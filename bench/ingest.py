@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -16,14 +17,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bars import Bar, report  # noqa: E402
+from bench.compatbodies import CompatCase, cases  # noqa: E402
 from bench.proc import (  # noqa: E402
     child_pids,
     cluster_cpu_seconds,
@@ -31,6 +36,7 @@ from bench.proc import (  # noqa: E402
     listener_pid,
     peak_rss_mb,
 )
+from services.ingest.compat.registry import PATHS as COMPAT_PATHS  # noqa: E402
 from tests.support.ingest import TEST_ID_SECRET, encode, free_port, pulse_ping  # noqa: E402
 from tests.support.processes import KAFKA_CONNECTED  # noqa: E402
 
@@ -165,6 +171,58 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One load of the round: a server, a path and its bodies."""
+
+    name: str
+    url: str
+    script: str
+    pid: int
+    pings_per_request: int = 1
+
+
+@dataclass(slots=True)
+class Runs:
+    """A target's wrk results, round by round, with the server's CPU over them."""
+
+    results: list[dict[str, float]] = field(default_factory=list)
+    cpu: float = 0.0
+    wall: float = 0.0
+    requests: float = 0.0
+
+    def median(self, key: str) -> float:
+        return statistics.median(r[key] for r in self.results)
+
+    def non_2xx(self) -> int:
+        return int(sum(r["non_2xx"] for r in self.results))
+
+
+def preflight(url: str, body: bytes) -> int:
+    """The status one request gets: a route measured must accept its body."""
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def previous_p99() -> tuple[float, str] | None:
+    """The p99 of the last run at the same load, from the file this run will replace (or the
+    one CENSUS_BENCH_INGEST_BASELINE names, e.g. a run of main): "no worse than today"."""
+    path = Path(os.environ.get("CENSUS_BENCH_INGEST_BASELINE", str(RESULTS)))
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if earlier.get("connections") != CONNECTIONS or "ingest_p99_ms" not in earlier:
+        return None
+    return float(earlier["ingest_p99_ms"]), str(path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
@@ -178,8 +236,10 @@ def main() -> int:
 
     singles = [encode(pulse_ping()) for _ in range(200)]
     batches = [encode([pulse_ping() for _ in range(100)]) for _ in range(20)]
-    single_script = lua_script(singles, "/v1/ping")
-    batch_script = lua_script(batches, "/v1/batch")
+    compat_cases, notes = cases(COMPAT_PATHS, 200)
+    for note in notes:
+        print(f"note: {note}", flush=True)
+    baseline_p99 = previous_p99()
 
     bare_port, port, ops_port = free_port(), free_port(), free_port()
     topic = f"census.bench.{uuid.uuid4().hex[:8]}"
@@ -198,88 +258,135 @@ def main() -> int:
     bare = subprocess.Popen([PYTHON, __file__, "--bare-server", str(bare_port)])
     ingest = subprocess.Popen([*command.split(), "ingest"], env=env)
     bare_url, ingest_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{port}"
-    # The machine is shared and its load drifts: alternate short rounds, compare medians.
-    bare_runs: list[dict[str, float]] = []
-    ingest_runs: list[dict[str, float]] = []
-    batch_runs: list[dict[str, float]] = []
+    targets = [
+        Target("bare", bare_url, lua_script(singles, "/v1/ping"), bare.pid),
+        Target("single", ingest_url, lua_script(singles, "/v1/ping"), ingest.pid),
+        Target("batch", ingest_url, lua_script(batches, "/v1/batch"), ingest.pid, 100),
+    ]
+    runs: dict[str, Runs] = {}
+    kafka_cpu = 0.0
     try:
         wait_port(bare_port)
         # Ready means "answers"; the producer reaching Kafka is the gauge.
         wait_http(f"http://127.0.0.1:{ops_port}/metrics", line=KAFKA_CONNECTED)
-        run_wrk(bare_url, single_script, 2)  # warm-up
-        run_wrk(ingest_url, single_script, 3)
-        run_wrk(ingest_url, batch_script, 2)
+        for case in compat_cases:
+            status = preflight(ingest_url + case.route, case.bodies[0])
+            if status != 202:
+                print(
+                    f"note: {case.product}: POST {case.route} answered {status}, not 202: "
+                    "skipped, no figure"
+                )
+                continue
+            targets.append(
+                Target(
+                    f"compat_{case.product}",
+                    ingest_url,
+                    lua_script(case.bodies, case.route),
+                    ingest.pid,
+                )
+            )
+        runs = {t.name: Runs() for t in targets}
+        for target in targets:  # warm-up
+            run_wrk(target.url, target.script, 2)
         kafka = listener_pid(int(BOOTSTRAP.rpartition(":")[2]))
-        single_cpu = single_wall = bare_cpu = bare_requests = single_requests = 0.0
-        batch_cpu = batch_wall = kafka_cpu = batch_pings = 0.0
-        for _ in range(ROUNDS):
-            cpu, wall = cpu_seconds(bare.pid), time.perf_counter()
-            bare_runs.append(run_wrk(bare_url, single_script, DURATION_S))
-            bare_cpu += cpu_seconds(bare.pid) - cpu
-            bare_requests += bare_runs[-1]["rps"] * (time.perf_counter() - wall)
-            cpu, wall = cluster_cpu_seconds(ingest.pid), time.perf_counter()
-            ingest_runs.append(run_wrk(ingest_url, single_script, DURATION_S))
-            single_cpu += cluster_cpu_seconds(ingest.pid) - cpu
-            single_wall += time.perf_counter() - wall
-            single_requests += ingest_runs[-1]["rps"] * (time.perf_counter() - wall)
-            cpu, wall = cluster_cpu_seconds(ingest.pid), time.perf_counter()
-            kafka_before = cpu_seconds(kafka) if kafka else float("nan")
-            batch_runs.append(run_wrk(ingest_url, batch_script, DURATION_S))
-            elapsed = time.perf_counter() - wall
-            batch_wall += elapsed
-            batch_cpu += cluster_cpu_seconds(ingest.pid) - cpu
-            kafka_cpu += (cpu_seconds(kafka) if kafka else float("nan")) - kafka_before
-            batch_pings += batch_runs[-1]["rps"] * 100 * elapsed
+        # The machine is shared and its load drifts: alternate short rounds, compare medians.
+        for round_ in range(1, ROUNDS + 1):
+            for target in targets:
+                run = runs[target.name]
+                cpu, wall = cluster_cpu_seconds(target.pid), time.perf_counter()
+                kafka_before = cpu_seconds(kafka) if kafka else float("nan")
+                run.results.append(run_wrk(target.url, target.script, DURATION_S))
+                elapsed = time.perf_counter() - wall
+                run.cpu += cluster_cpu_seconds(target.pid) - cpu
+                run.wall += elapsed
+                run.requests += run.results[-1]["rps"] * elapsed
+                if target.name == "batch":
+                    kafka_cpu += (cpu_seconds(kafka) if kafka else float("nan")) - kafka_before
+            print(f"bench/ingest.py: round {round_} of {ROUNDS} done", file=sys.stderr, flush=True)
         # Per process: with CENSUS_INGEST_WORKERS=N the workers are the supervisor's children.
         rss = max(peak_rss_mb(pid) for pid in (ingest.pid, *child_pids(ingest.pid)))
     finally:
         stop(bare)
         stop(ingest)
         delete_topic(topic)
-    bare_result = {"rps": statistics.median(r["rps"] for r in bare_runs)}
-    ingest_result = {
-        "rps": statistics.median(r["rps"] for r in ingest_runs),
-        "p99_ms": statistics.median(r["p99_ms"] for r in ingest_runs),
-        "non_2xx": sum(r["non_2xx"] for r in ingest_runs),
-    }
-
-    batch_result = {
-        "rps": statistics.median(r["rps"] for r in batch_runs),
-        "non_2xx": sum(r["non_2xx"] for r in batch_runs),
-    }
+    bare_rps = runs["bare"].median("rps")
+    single, batch = runs["single"], runs["batch"]
+    single_rps, batch_rps = single.median("rps"), batch.median("rps")
+    batch_pings = batch.requests * 100
     figures: dict[str, Any] = {
-        "bare_rps": round(bare_result["rps"], 1),
-        "ingest_rps": round(ingest_result["rps"], 1),
-        "ingest_vs_bare": round(ingest_result["rps"] / bare_result["rps"], 3),
-        "ingest_p99_ms": round(ingest_result["p99_ms"], 2),
-        "batch_pings_per_s": round(batch_result["rps"] * 100, 1),  # median of the rounds
+        "bare_rps": round(bare_rps, 1),
+        "ingest_rps": round(single_rps, 1),
+        "ingest_vs_bare": round(single_rps / bare_rps, 3),
+        "ingest_p99_ms": round(single.median("p99_ms"), 2),
+        "ingest_p99_ms_previous": round(baseline_p99[0], 2) if baseline_p99 else None,
+        "batch_pings_per_s": round(batch_rps * 100, 1),  # median of the rounds
         "ingest_rss_mb": round(rss, 1),
         # Ingest's CPU seconds per second under load: near 1.0 means bound by its own Python.
-        "ingest_cpu_cores_single": round(single_cpu / single_wall, 2),
+        "ingest_cpu_cores_single": round(single.cpu / single.wall, 2),
         # CPU per single-ping request of each server (approximate: rps times wall time).
-        "bare_cpu_us_per_request": round(bare_cpu / bare_requests * 1e6, 1),
-        "ingest_cpu_us_per_request": round(single_cpu / single_requests * 1e6, 1),
-        "ingest_cpu_cores_batch": round(batch_cpu / batch_wall, 2),
-        "ingest_cpu_us_per_batch_ping": round(batch_cpu / batch_pings * 1e6, 1),
+        "bare_cpu_us_per_request": round(runs["bare"].cpu / runs["bare"].requests * 1e6, 1),
+        "ingest_cpu_us_per_request": round(single.cpu / single.requests * 1e6, 1),
+        "ingest_cpu_cores_batch": round(batch.cpu / batch.wall, 2),
+        "ingest_cpu_us_per_batch_ping": round(batch.cpu / batch_pings * 1e6, 1),
         "kafka_cpu_us_per_batch_ping": round(kafka_cpu / batch_pings * 1e6, 1),
         # This machine's speed factored out: the 100k pings/s target was set beside a bare
         # handler doing about 30k requests/s, so it asks for about 3.3 here.
-        "batch_pings_per_s_vs_bare_rps": round(batch_result["rps"] * 100 / bare_result["rps"], 2),
-        "ingest_non_2xx": int(ingest_result["non_2xx"] + batch_result["non_2xx"]),
+        "batch_pings_per_s_vs_bare_rps": round(batch_rps * 100 / bare_rps, 2),
+    }
+    for case in compat_cases:
+        name = f"compat_{case.product}"
+        if name not in runs:
+            continue
+        run = runs[name]
+        figures[f"{name}_rps"] = round(run.median("rps"), 1)
+        figures[f"{name}_vs_canonical"] = round(run.median("rps") / single_rps, 3)
+        figures[f"{name}_p99_ms"] = round(run.median("p99_ms"), 2)
+        figures[f"{name}_cpu_us_per_request"] = round(run.cpu / run.requests * 1e6, 1)
+        figures[f"{name}_non_2xx"] = run.non_2xx()
+        figures[f"{name}_body"] = case.source
+    figures |= {
+        "ingest_non_2xx": single.non_2xx() + batch.non_2xx(),
         "ingest_workers": int(os.environ.get("CENSUS_INGEST_WORKERS", "1")),
         "connections": CONNECTIONS,
         "duration_s": DURATION_S,
         "rounds": ROUNDS,
-        "bare_rps_runs": [round(r["rps"], 1) for r in bare_runs],
-        "ingest_rps_runs": [round(r["rps"], 1) for r in ingest_runs],
-        "batch_pings_per_s_runs": [round(r["rps"] * 100, 1) for r in batch_runs],
+        "bare_rps_runs": [round(r["rps"], 1) for r in runs["bare"].results],
+        "ingest_rps_runs": [round(r["rps"], 1) for r in single.results],
+        "batch_pings_per_s_runs": [round(r["rps"] * 100, 1) for r in batch.results],
         "ping_bytes": len(singles[0]),
+        "notes": notes,
     }
     for name, value in figures.items():
         print(f"{name}: {value}")
+    figures["bars"] = report(bars(compat_cases, baseline_p99), figures)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
+
+
+def bars(compat_cases: list[CompatCase], baseline_p99: tuple[float, str] | None) -> list[Bar]:
+    out = [Bar(f"compat_{c.product}_vs_canonical", ">=", 0.8) for c in compat_cases]
+    out += [
+        Bar("ingest_vs_bare", ">=", 0.5),
+        Bar("batch_pings_per_s_vs_bare_rps", ">=", 5),
+        Bar("ingest_rss_mb", "<=", 150),
+    ]
+    if baseline_p99 is None:
+        out.append(
+            Bar(
+                "ingest_p99_ms",
+                "<=",
+                math.nan,
+                "no earlier run at the same load to compare with",
+                "the previous run's x1.1",
+            )
+        )
+    else:
+        # "No worse than today": the earlier run's p99, with 10 % for a shared machine's noise.
+        limit = round(baseline_p99[0] * 1.1, 2)
+        text = f"{limit:g} (the previous run's {baseline_p99[0]:g} x1.1, {baseline_p99[1]})"
+        out.append(Bar("ingest_p99_ms", "<=", limit, target_text=text))
+    return out
 
 
 if __name__ == "__main__":
