@@ -336,7 +336,9 @@ class _Reader:
         attrs: dict[str, AttrValue] = {}
         product = rules.catalog.product
         for key, value in self._mapping("attrs").items():
-            field = f"attrs.{_key_name(key)}"
+            # A declared key matches the key pattern (the catalog loader says so), so only an
+            # undeclared one needs escaping before it is shown: no regex per kept key.
+            field = f"attrs.{key}"
             if value is None:
                 continue  # null is how several clients say "not known": nothing to keep
             if key in rules.bools:
@@ -363,17 +365,25 @@ class _Reader:
                 else:
                     self.drop(field, DropCode.WRONG_TYPE, f"expected a string, got {_kind(value)}")
             else:
-                self.drop(field, DropCode.UNDECLARED, f"not declared by the {product} catalog")
+                self.drop(
+                    f"attrs.{_key_name(key)}",
+                    DropCode.UNDECLARED,
+                    f"not declared by the {product} catalog",
+                )
         return attrs
 
     def counts(self, rules: Rules) -> dict[str, int]:
         counts: dict[str, int] = {}
         product = rules.catalog.product
         for key, value in self._mapping("counts").items():
-            field = f"counts.{_key_name(key)}"
+            field = f"counts.{key}"  # declared keys match the key pattern, as for attrs
             limit = rules.count_max.get(key)
             if limit is None:
-                self.drop(field, DropCode.UNDECLARED, f"not declared by the {product} catalog")
+                self.drop(
+                    f"counts.{_key_name(key)}",
+                    DropCode.UNDECLARED,
+                    f"not declared by the {product} catalog",
+                )
                 continue
             if value is None:
                 continue

@@ -8,13 +8,9 @@ from typing import Annotated, Final
 
 import msgspec
 
-from schemas.ping import UNKNOWN, AttrValue, Count
+from schemas.ping import AttrValue, Count
 
 SCHEMA_VERSION: Final = 1
-
-NOT_KNOWN: Final = UNKNOWN
-"""The version, platform, os or arch of a record whose client did not say: never a known value
-(the wire's `schemas.ping.UNKNOWN`, under the name the aggregator reads best)."""
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 """A product, event, attr or count name in a record. Not the ingest pattern: a consumer looks each

@@ -5,7 +5,7 @@ clock; a client's `sent_at` may be wrong or missing). An install counts once per
 key, under its *day state*: the union of what it said that day, field by field. Each of version,
 platform, os, arch and every attr and count key holds the last *known* value of the day: the value
 of the last ping (in consumption order, which is the order ingest received the install's pings)
-that carried it; `unknown` (schemas.record.NOT_KNOWN) and an absent key are not known and never
+that carried it; `unknown` (schemas.ping.UNKNOWN) and an absent key are not known and never
 replace a known value. This union is associative, so any batching gives the same rows. When a
 ping changes the day state, the install moves from its old rollup keys to the new ones; its ping
 total moves with it. Events are counted per ping, under the ping's own dimension values.
@@ -23,7 +23,8 @@ from typing import TypeVar
 import msgspec
 
 from schemas.catalog import Catalogs
-from schemas.record import NOT_KNOWN, PingRecord
+from schemas.ping import UNKNOWN
+from schemas.record import PingRecord
 from services.aggregator.histogram import BUCKETS
 
 DayKey = tuple[dt.date, str, uuid.UUID]
@@ -121,13 +122,13 @@ def reduce_days(
             current.first_ping = at
         if at > current.last_ping:
             current.last_ping = at
-        if record.version != NOT_KNOWN:
+        if record.version != UNKNOWN:
             current.version = record.version
-        if record.platform != NOT_KNOWN:
+        if record.platform != UNKNOWN:
             current.platform = record.platform
-        if record.os != NOT_KNOWN:
+        if record.os != UNKNOWN:
             current.os = record.os
-        if record.arch != NOT_KNOWN:
+        if record.arch != UNKNOWN:
             current.arch = record.arch
         # union() inlined: this runs for every ping after an install-day's first.
         attrs = record.attrs
@@ -320,7 +321,7 @@ class Merged:
 
 
 def _known(new: str, old: str) -> str:
-    return old if new == NOT_KNOWN else new
+    return old if new == UNKNOWN else new
 
 
 def merge_days(old: Mapping[DayKey, InstallDay], new: Mapping[DayKey, InstallDay]) -> Merged:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -27,10 +28,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_until_ready(
-    url: str, *, within_s: float, process: subprocess.Popen[bytes] | None = None
+async def _poll(
+    url: str,
+    answered: Callable[[aiohttp.ClientResponse], Awaitable[bool]],
+    what: str,
+    *,
+    within_s: float,
+    process: subprocess.Popen[bytes] | None,
 ) -> None:
-    """Poll `url` until it answers 200; fail early if `process` died, or at the deadline."""
+    """GET `url` every 0.1 s until `answered(response)`; fail early if `process` died, or at
+    the deadline with `what` was not seen."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
@@ -39,34 +46,35 @@ async def wait_until_ready(
                 raise RuntimeError(f"{url}: the process exited with {process.returncode}")
             try:
                 async with session.get(url) as response:
-                    if response.status == 200:
+                    if await answered(response):
                         return
             except (aiohttp.ClientError, TimeoutError):
                 pass
             if loop.time() > deadline:
-                raise TimeoutError(f"{url} not ready within {within_s}s")
+                raise TimeoutError(f"{url}: {what} within {within_s}s")
             await asyncio.sleep(0.1)
+
+
+async def wait_until_ready(
+    url: str, *, within_s: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Poll `url` until it answers 200; fail early if `process` died, or at the deadline."""
+
+    async def ok(response: aiohttp.ClientResponse) -> bool:
+        return response.status == 200
+
+    await _poll(url, ok, "not ready", within_s=within_s, process=process)
 
 
 async def wait_until_metric(
     url: str, line: str, *, within_s: float, process: subprocess.Popen[bytes] | None = None
 ) -> None:
     """Poll the exposition at `url` until it has the sample `line` (e.g. `name 1.0`)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-        while True:
-            if process is not None and process.poll() is not None:
-                raise RuntimeError(f"{url}: the process exited with {process.returncode}")
-            try:
-                async with session.get(url) as response:
-                    if line in (await response.text()).splitlines():
-                        return
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            if loop.time() > deadline:
-                raise TimeoutError(f"{url} has no {line!r} within {within_s}s")
-            await asyncio.sleep(0.1)
+
+    async def has_line(response: aiohttp.ClientResponse) -> bool:
+        return line in (await response.text()).splitlines()
+
+    await _poll(url, has_line, f"no {line!r}", within_s=within_s, process=process)
 
 
 KAFKA_CONNECTED = "census_ingest_kafka_connected 1.0"
