@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from schemas.catalog import OTHER, Catalog, Catalogs
 from schemas.jsonerrors import shown as _shown
-from schemas.ping import KEY_PATTERN, UNKNOWN, AttrValue, Ping
+from schemas.ping import KEY_PATTERN, MAX_COUNT, UNKNOWN, AttrValue, Ping
 
 MAX_ID_LENGTH: Final = 64
 _KEY: Final = re.compile(KEY_PATTERN)
@@ -89,6 +89,8 @@ class Rules:
     enums: dict[str, frozenset[str]]
     strings: dict[str, re.Pattern[str]]
     count_max: dict[str, int]
+    unbounded: frozenset[str]
+    """Counts whose limit is the type's own (MAX_COUNT): a typed ping's value is within it."""
 
     @classmethod
     def of(cls, catalog: Catalog) -> Rules:
@@ -103,6 +105,7 @@ class Rules:
             enums={k: frozenset(spec.values) for k, spec in attrs if spec.type == "enum"},
             strings={k: re.compile(spec.pattern) for k, spec in attrs if spec.type == "string"},
             count_max={k: spec.max for k, spec in catalog.counts.items()},
+            unbounded=frozenset(k for k, spec in catalog.counts.items() if spec.max >= MAX_COUNT),
         )
 
     def clean_version(self, version: str) -> bool:
@@ -132,6 +135,8 @@ class Rules:
                 pattern = self.strings.get(key)
                 if pattern is None or pattern.fullmatch(value) is None:
                     return False
+        if ping.counts.keys() <= self.unbounded:
+            return True  # the common case, checked as one set operation
         count_max = self.count_max
         for key, number in ping.counts.items():
             limit = count_max.get(key)
@@ -299,17 +304,10 @@ class _Reader:
         value = self.raw.get("sent_at")
         if value is None:
             return None
-        if isinstance(value, dt.datetime):
-            return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-        if isinstance(value, str) and len(value) <= 40:
-            try:
-                parsed = dt.datetime.fromisoformat(value)
-            except ValueError:
-                pass
-            else:
-                return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
-        self.drop("sent_at", DropCode.BAD_FORMAT, "not an RFC 3339 time; ignored")
-        return None
+        moment = read_time(value)
+        if moment is None:
+            self.drop("sent_at", DropCode.BAD_FORMAT, "not an RFC 3339 time; ignored")
+        return moment
 
     def ping_id(self) -> uuid.UUID | None:
         value = self.raw.get("ping_id")
@@ -414,6 +412,19 @@ def whole_number(value: Any) -> int | None:
         return value
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
+    return None
+
+
+def read_time(value: Any) -> dt.datetime | None:
+    """A time as the reader keeps it (a time without an offset is UTC); None: not a time."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str) and len(value) <= 40:
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
     return None
 
 

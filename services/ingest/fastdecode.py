@@ -11,13 +11,14 @@ read again, field by field, by the tolerant reader: one set of rules, tested equ
 
 from __future__ import annotations
 
-from typing import Annotated, Final, cast
+from collections.abc import Mapping
+from typing import Annotated, Any, Final, cast
 
 import msgspec
 
 from schemas.catalog import Catalogs
 from schemas.ping import AttrValue, Count, Ping
-from schemas.reader import is_clean
+from schemas.reader import is_clean, read_time
 
 _LooseSlug = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 _LooseKey = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -61,3 +62,27 @@ def decode_pings(body: bytes, catalogs: Catalogs) -> list[Ping] | None:
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
     return _all_clean(items, catalogs)
+
+
+_PING_FIELDS: Final = frozenset(f.name for f in msgspec.structs.fields(Ping))
+
+
+def convert_ping(fields: Mapping[str, Any], catalogs: Catalogs) -> Ping | None:
+    """The ping `schemas.reader.read_ping(fields)` would make, if it would take `fields` exactly
+    as they are (the compat adapters' quick path); None: read them the tolerant way.
+
+    `sent_at` is read by the reader's own `read_time` first: msgspec rounds a seventh digit of
+    a second where the reader truncates it."""
+    if not fields.keys() <= _PING_FIELDS:
+        return None  # a key the reader does not read: let it decide
+    sent = fields.get("sent_at")
+    if sent is not None:
+        moment = read_time(sent)
+        if moment is None:
+            return None
+        fields = {**fields, "sent_at": moment}
+    try:
+        loose = msgspec.convert(fields, _Mirror)
+    except (msgspec.ValidationError, RecursionError):
+        return None
+    return loose if is_clean(loose, catalogs) else None

@@ -21,11 +21,11 @@ from schemas.catalog import Catalogs
 from schemas.ping import Ping
 from schemas.reader import OUT_OF_RANGE, Drop, DropCode, OutOfRange, ReadPing, Unreadable, read_ping
 from schemas.record import SCHEMA_VERSION, PingRecord
-from services.ingest import fastdecode
+from services.ingest import fastdecode, quickjson
 from services.ingest.duplicates import repeated_key
 from services.ingest.retryid import RetryIds
 
-_LONGEST_INT: Final = 20
+_LONGEST_INT: Final = quickjson.LONGEST_INT
 """Digits of the longest integer converted; any longer is out of range for every count (≤ 10^12)
 and would cost quadratic time to convert."""
 
@@ -125,6 +125,12 @@ def is_repeated_key(rejection: Rejection) -> bool:
 
 def decode_untyped(body: bytes, prefix: str = "$") -> Any:
     """The body as untyped JSON; a repeated key, bad UTF-8 or bad JSON is a 400 in our words."""
+    quick = quickjson.decode(body)
+    return decode_exact(body, prefix) if quick is quickjson.NOT_QUICK else quick
+
+
+def decode_exact(body: bytes, prefix: str = "$") -> Any:
+    """decode_untyped's rules, by Python's scanner with hooks (what quickjson must equal)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -20,6 +20,7 @@ import msgspec
 from schemas.catalog import Catalogs
 from schemas.compat import CompatMapping
 from schemas.reader import ReadPing, Unreadable, read_ping
+from services.ingest.fastdecode import convert_ping
 from services.ingest.validate import Checked, Rejection, collect, decode_untyped
 
 T = TypeVar("T")
@@ -145,13 +146,12 @@ def _collect_unknown(
 ) -> None:
     if not isinstance(raw, dict):
         return
-    fields = _fields_of(kind)
+    inner_of = _inner_structs(kind)
     for key, value in raw.items():
-        field = fields.get(key)
-        if field is None:
+        if key not in inner_of:
             found.setdefault(prefix + key)
             continue
-        inner = _struct_of(field.type)
+        inner = inner_of[key]
         if inner is None:
             continue
         for item in value if isinstance(value, list) else (value,):
@@ -159,8 +159,10 @@ def _collect_unknown(
 
 
 @functools.cache
-def _fields_of(kind: type[msgspec.Struct]) -> dict[str, msgspec.structs.FieldInfo]:
-    return {f.encode_name: f for f in msgspec.structs.fields(kind)}
+def _inner_structs(kind: type[msgspec.Struct]) -> dict[str, type[msgspec.Struct] | None]:
+    """Each key `kind` declares → the Struct inside its type, if any. Computed once per Struct:
+    walking the typing objects on every request was most of a compat route's time."""
+    return {f.encode_name: _struct_of(f.type) for f in msgspec.structs.fields(kind)}
 
 
 def present(raw: Any, path: str) -> bool:
@@ -193,9 +195,14 @@ def finish(
     pings: list[dict[str, Any]], dropped: list[str], mapping: CompatMapping, ctx: CompatContext
 ) -> Checked:
     """Canonical pings from the mapped fields, read by the tolerant reader exactly as /v1/ping
-    reads its body; drops and errors name the upstream field."""
+    reads its body (fields it would take as they are by the same quick path as /v1/ping's, tested
+    equal); drops and errors name the upstream field."""
     reads: list[ReadPing] = []
     for fields in pings:
+        quick = convert_ping(fields, ctx.catalogs)
+        if quick is not None:
+            reads.append(ReadPing(quick, ()))
+            continue
         try:
             reads.append(read_ping(fields, ctx.catalogs))
         except Unreadable as exc:

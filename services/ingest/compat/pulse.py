@@ -3,10 +3,12 @@ public schema (the v6 release) to schema_version 10."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
 
+from schemas.catalog import Catalog
 from schemas.compat import PULSE, PULSE_FREE_TIER, PULSE_PAID_TIERS, PULSE_RENAMED
 from schemas.ping import Arch, Count, ShortText, UtcTime, Version
 from services.ingest.compat.common import (
@@ -82,25 +84,75 @@ def _install_id(ctx: CompatContext, raw: dict[str, Any]) -> Any:
     return None if isinstance(value, str) else value
 
 
+@dataclass(frozen=True, slots=True)
+class _Routes:
+    """Where each key of a Pulse body goes, for one catalog; built once, not per request."""
+
+    attrs: frozenset[str]
+    counts: frozenset[str]
+    renamed: dict[str, str]
+    """Sent key → catalog name, for the keys Census renames (PULSE_RENAMED)."""
+    known: frozenset[str]
+    """Every key read: the envelope's and the catalog's."""
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> _Routes:
+        attrs: set[str] = set()
+        counts: set[str] = set()
+        renamed: dict[str, str] = {}
+        for key in [*catalog.attrs, *catalog.counts, *PULSE_RENAMED]:
+            target = PULSE_RENAMED.get(key)
+            name = target.partition(".")[2] if target else key
+            if key in _READ:
+                continue
+            if name in catalog.attrs:
+                attrs.add(key)
+            elif name in catalog.counts:
+                counts.add(key)
+            else:
+                continue
+            if name != key:
+                renamed[key] = name
+        return cls(frozenset(attrs), frozenset(counts), renamed, _READ | attrs | counts)
+
+
+_ROUTES: dict[int, _Routes] = {}
+_KEEP_ALIVE: list[Catalog] = []
+
+
+def _routes(catalog: Catalog) -> _Routes:
+    # Keyed by identity, as schemas.reader.rules_of: a Catalog holds dicts, so it has no hash.
+    found = _ROUTES.get(id(catalog))
+    if found is None:
+        found = _ROUTES[id(catalog)] = _Routes.of(catalog)
+        _KEEP_ALIVE.append(catalog)  # its id cannot be reused while the table is here
+    return found
+
+
+def _take(raw: dict[str, Any], keys: frozenset[str], renamed: dict[str, str]) -> dict[str, Any]:
+    """The non-null values of `keys` in `raw`, under their catalog names."""
+    present = raw.keys() & keys
+    taken = dict(zip(present, map(raw.__getitem__, present), strict=True))  # C-level calls
+    if None in taken.values():
+        taken = {key: value for key, value in taken.items() if value is not None}
+    for key in renamed.keys() & taken.keys():
+        taken[renamed[key]] = taken.pop(key)
+    return taken
+
+
 def adapt(body: bytes, ctx: CompatContext) -> Checked:
     """Every value goes to the tolerant reader as sent: a wrong one costs that field alone."""
     raw = require_object(decode_json(body))
     catalog = ctx.catalogs.get(PRODUCT)
     assert catalog is not None, "pulse.toml is a seed catalog"
-    attrs: dict[str, Any] = {}
-    counts: dict[str, Any] = {}
-    dropped: list[str] = []
-    for key, value in raw.items():
-        if key in _READ or value is None:
-            continue
-        renamed = PULSE_RENAMED.get(key)
-        name = renamed.partition(".")[2] if renamed else key
-        if name in catalog.attrs:
-            attrs[name] = value
-        elif name in catalog.counts:
-            counts[name] = value
-        else:
-            dropped.append(key)
+    routes = _routes(catalog)
+    attrs = _take(raw, routes.attrs, routes.renamed)
+    counts = _take(raw, routes.counts, routes.renamed)
+    # In the order sent (the reply lists them so); a null is no value, not an unknown field.
+    dropped = [k for k in raw.keys() - routes.known if raw[k] is not None]
+    if len(dropped) > 1:
+        order = {key: index for index, key in enumerate(raw)}
+        dropped.sort(key=order.__getitem__)
     _first_schema(raw, attrs, dropped)
     fields: dict[str, Any] = {
         "product": PRODUCT,

@@ -1,0 +1,165 @@
+"""The compat routes' quick paths change nothing: every adapter, on the clients' own bodies and
+on those bodies with each top-level value made wrong, answers exactly as it does with the quick
+JSON decoder and the quick ping conversion switched off."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.catalog import load_catalogs
+from schemas.reader import read_ping
+from services.ingest import fastdecode, quickjson
+from services.ingest.compat import common
+from services.ingest.compat.common import CompatContext
+from services.ingest.compat.registry import ROUTES
+from services.ingest.validate import Checked, Rejection
+
+CATALOGS = load_catalogs()
+_PULSE = CATALOGS.get("pulse")
+assert _PULSE is not None
+CONTEXT = CompatContext(CATALOGS, b"quick-path-test-secret")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+WRONG: tuple[Any, ...] = (None, "x" * 70, -1, {"a": 1}, 10**21)
+
+
+def _bodies() -> Iterator[tuple[str, bytes]]:
+    for path in sorted(FIXTURES.glob("*/*.json")):
+        raw = json.loads(path.read_bytes())
+        name = f"{path.parent.name}/{path.name}"
+        yield name, json.dumps(raw).encode()
+        yield name + " +unknown", json.dumps({**raw, "not_a_field": "x"}).encode()
+        if isinstance(raw, dict):
+            for key in raw:
+                for index, wrong in enumerate(WRONG):
+                    yield f"{name} {key}={index}", json.dumps({**raw, key: wrong}).encode()
+            first = next(iter(raw))
+            body = json.dumps(raw).encode()
+            yield (
+                name + " repeated",
+                body[:1] + json.dumps({first: raw[first]})[1:-1].encode() + b", " + body[1:],
+            )
+
+
+BODIES = list(_bodies())
+
+
+def _outcome(route: Any, body: bytes) -> tuple[str, Any]:
+    try:
+        checked: Checked = route.adapt(body, CONTEXT)
+    except Rejection as rejection:
+        return "refused", rejection
+    return "checked", (
+        [msgspec.structs.asdict(p) for p in checked.pings],
+        checked.dropped_fields,
+        checked.reasons,
+        checked.drops,
+        checked.undeclared,
+    )
+
+
+def test_the_quick_paths_answer_as_the_exact_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert len(BODIES) > 500
+    quick = {(r.path, name): _outcome(r, body) for r in ROUTES for name, body in BODIES}
+    monkeypatch.setattr(quickjson, "decode", lambda _body: quickjson.NOT_QUICK)
+    monkeypatch.setattr(common, "convert_ping", lambda _fields, _catalogs: None)
+    exact = {(r.path, name): _outcome(r, body) for r in ROUTES for name, body in BODIES}
+    assert quick == exact
+    # The comparison means something: most fixtures are accepted, some mutations refused.
+    kinds = [kind for kind, _ in exact.values()]
+    assert kinds.count("checked") > 100
+    assert kinds.count("refused") > 100
+
+
+def _taken_quickly(route: Any, body: bytes, monkeypatch: pytest.MonkeyPatch) -> bool:
+    taken: list[bool] = []
+    original = fastdecode.convert_ping
+
+    def spy(fields: Any, catalogs: Any) -> Any:
+        result = original(fields, catalogs)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(common, "convert_ping", spy)
+    route.adapt(body, CONTEXT)
+    return any(taken)
+
+
+@pytest.mark.parametrize(
+    ("route", "fixture"),
+    [
+        ("/compat/pulse/v1/telemetry/ping", "pulse/schema10-heartbeat-every-group.json"),
+        ("/compat/proxmox-scripts/telemetry", "proxmox-scripts/lxc-installing.json"),
+        ("/compat/flowfuse/ping", "flowfuse/ee.json"),
+    ],
+)
+def test_a_real_clients_body_takes_the_quick_path(
+    route: str, fixture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_path = {r.path: r for r in ROUTES}
+    if route not in by_path:
+        pytest.fail(f"no route {route}: {sorted(by_path)}")
+    body = (FIXTURES / fixture).read_bytes()
+    assert quickjson.decode(body) is not quickjson.NOT_QUICK
+    assert _taken_quickly(by_path[route], body, monkeypatch)
+
+
+_attr_values = st.one_of(
+    st.booleans(), st.text(max_size=70), st.integers(), st.none(), st.sampled_from(["x", "6.0.0"])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["version", "os", "arch", "platform", "sent_at", "ping_id"]),
+        st.one_of(
+            st.text(max_size=12),
+            st.sampled_from(
+                [
+                    "linux",
+                    "amd64",
+                    "6.0.0",
+                    "2026-11-23T10:00:00.1234567Z",
+                    "2026-11-23T10:00:00+02:00",
+                    str(uuid.UUID(int=7)),
+                ]
+            ),
+        ),
+    ),
+    st.dictionaries(
+        st.sampled_from([*sorted(_PULSE.attrs)[:8], "nope"]),
+        _attr_values,
+        max_size=6,
+    ),
+    st.dictionaries(
+        st.sampled_from([*sorted(_PULSE.counts)[:8], "nope"]),
+        st.one_of(st.integers(min_value=-2, max_value=10**13), st.booleans(), st.floats()),
+        max_size=6,
+    ),
+)
+def test_a_converted_ping_is_the_one_the_reader_reads(
+    envelope: dict[str, Any], attrs: dict[str, Any], counts: dict[str, Any]
+) -> None:
+    fields = {
+        "product": "pulse",
+        "install_id": uuid.UUID(int=1),
+        "event": "heartbeat",
+        **envelope,
+        "attrs": attrs,
+        "counts": counts,
+    }
+    quick = fastdecode.convert_ping(fields, CATALOGS)
+    if quick is None:
+        return
+    read = read_ping(fields, CATALOGS)
+    assert read.drops == ()
+    assert msgspec.structs.asdict(quick) == msgspec.structs.asdict(read.ping)
