@@ -7,6 +7,7 @@ into docs/fields.md, so the public table and the gateway cannot disagree.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import Final
@@ -59,9 +60,12 @@ class CompatMapping:
             return target.split(".", 1)[1]
         return None
 
-    @property
-    def dropped(self) -> tuple[str, ...]:
-        return tuple(m.upstream for m in self.fields if m.fate is Fate.DROPPED)
+    dropped: tuple[str, ...] = dataclasses.field(init=False, compare=False)
+    """The upstream fields dropped by design (computed once: it is read on every request)."""
+
+    def __post_init__(self) -> None:
+        dropped = tuple(m.upstream for m in self.fields if m.fate is Fate.DROPPED)
+        object.__setattr__(self, "dropped", dropped)
 
 
 def _k(upstream: str, *targets: str, note: str = "") -> FieldMapping:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -25,7 +24,7 @@ from services.ingest.metrics import IngestMetrics
 from services.ingest.openapi import openapi_bytes
 from services.ingest.publisher import KafkaPublisher, Publisher, PublishUnavailable
 from services.ingest.ratelimit import RateLimiter
-from services.ingest.replies import ENCODER, Accepted, Error
+from services.ingest.replies import ACCEPTED_ONE, ENCODER, Accepted, Error
 from services.ingest.retryid import RetryIds
 from services.ingest.undeclared import UndeclaredNames
 from services.ingest.validate import (
@@ -94,9 +93,8 @@ class Gateway:
         self, route: str, status: int, body: Any, headers: dict[str, str] | None = None
     ) -> web.Response:
         self.metrics.request(route, status)
-        return web.Response(
-            status=status, body=ENCODER.encode(body), content_type=JSON, headers=headers
-        )
+        data = body if isinstance(body, bytes) else ENCODER.encode(body)
+        return web.Response(status=status, body=data, content_type=JSON, headers=headers)
 
     def _refuse(self, route: str, rejection: Rejection) -> web.Response:
         self.metrics.rejected(rejection.error, rejection.product)
@@ -167,10 +165,9 @@ class Gateway:
         records = [to_record(ping, received_at, self._retry_ids) for ping in checked.pings]
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.settings.publish_timeout_s):
-                await publisher.publish(records)
-        except (PublishUnavailable, TimeoutError) as exc:
-            reason = str(exc) or "Kafka did not acknowledge within the publish deadline"
+            await publisher.publish(records, self.settings.publish_timeout_s)
+        except PublishUnavailable as exc:
+            reason = str(exc)
             self.metrics.rejected("unavailable")
             return self._reply(
                 route,
@@ -185,6 +182,8 @@ class Gateway:
             self.metrics.dropped_fields.inc(len(checked.dropped_fields))
             self.metrics.fields_dropped(checked.drops)
             self.undeclared.add(checked.undeclared)
+        if len(records) == 1 and not checked.dropped_fields:
+            return self._reply(route, 202, ACCEPTED_ONE)
         return self._reply(
             route, 202, Accepted(len(records), checked.dropped_fields, checked.reasons)
         )

@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.record import PingRecord, encode_record, record_key
 from services.common.topics import TopicSpec, ensure_topics
-from services.ingest.batcher import PartitionBatcher
+from services.ingest.batcher import DeadlinePassed, PartitionBatcher, Pending
 from services.ingest.config import IngestSettings
 from services.ingest.partition import partition_for
 
@@ -36,8 +36,8 @@ class PublishUnavailable(Exception):
 class Publisher(Protocol):
     """Where accepted pings go. `publish` returns only once every record is acknowledged."""
 
-    async def publish(self, records: Sequence[PingRecord]) -> None:
-        """Raises PublishUnavailable (or is cancelled by the caller's deadline)."""
+    async def publish(self, records: Sequence[PingRecord], timeout_s: float) -> None:
+        """Raises PublishUnavailable if not every record is acknowledged within `timeout_s`."""
         ...
 
     def readiness(self) -> str | None:
@@ -134,7 +134,9 @@ class KafkaPublisher:
 
     async def _run(self) -> None:
         self._producer = await self._connect()
-        self._batcher = PartitionBatcher(self._producer, self._topic)
+        self._batcher = PartitionBatcher(
+            self._producer, self._topic, deadline_s=self._settings.publish_timeout_s
+        )
         while True:
             await self._probe()
             await asyncio.sleep(self._settings.kafka_probe_s)
@@ -147,7 +149,8 @@ class KafkaPublisher:
 
         return release
 
-    async def publish(self, records: Sequence[PingRecord]) -> None:
+    async def publish(self, records: Sequence[PingRecord], timeout_s: float) -> None:
+        """`timeout_s` is the batcher's deadline (settings.publish_timeout_s), one per batch."""
         batcher = self._batcher
         if not self._healthy or self._producer is None or batcher is None:
             raise PublishUnavailable(self._reason)
@@ -161,31 +164,32 @@ class KafkaPublisher:
         partitions = sorted(known)
         self._inflight += count
         # The batches this request's records went into, with how many records each.
-        batches: dict[asyncio.Future[None], int] = {}
+        batches: dict[Pending, int] = {}
         try:
             for record in records:
                 key = record_key(record)
-                future = batcher.append(partition_for(key, partitions), key, encode_record(record))
-                batches[future] = batches.get(future, 0) + 1
+                pending = batcher.append(partition_for(key, partitions), key, encode_record(record))
+                batches[pending] = batches.get(pending, 0) + 1
         except KafkaError as exc:
             raise PublishUnavailable(f"Kafka refused the records: {type(exc).__name__}") from None
         finally:
             # Records never handed over are released now; the others when the broker answers.
             self._inflight -= count - sum(batches.values())
-            for future, held in batches.items():
-                future.add_done_callback(self._releaser(held))
-        futures = list(batches)
-        # Shielded: a caller's deadline must not cancel the futures other requests share.
-        if len(futures) == 1:
+            for pending, held in batches.items():
+                pending.acked.add_done_callback(self._releaser(held))
+        answers = [pending.answer for pending in batches]
+        # Shielded: a caller's cancellation must not cancel the answer other requests share.
+        if len(answers) == 1:
             with contextlib.suppress(Exception):
-                await asyncio.shield(futures[0])
+                await asyncio.shield(answers[0])
         else:
-            await asyncio.wait(futures)
-        for future in futures:
-            if future.exception() is not None:
-                raise PublishUnavailable(
-                    f"Kafka did not acknowledge: {type(future.exception()).__name__}"
-                )
+            await asyncio.wait(answers)
+        for answer in answers:
+            error = answer.exception()
+            if isinstance(error, DeadlinePassed):
+                raise PublishUnavailable("Kafka did not acknowledge within the publish deadline")
+            if error is not None:
+                raise PublishUnavailable(f"Kafka did not acknowledge: {type(error).__name__}")
 
     async def start(self) -> None:
         if self._task is None:

@@ -25,3 +25,5 @@ class Error(msgspec.Struct, frozen=True):
 
 
 ENCODER: Final = msgspec.json.Encoder()
+ACCEPTED_ONE: Final = ENCODER.encode(Accepted(1, []))
+"""The reply to most requests (one ping, nothing dropped), encoded once."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gzip
 import os
@@ -42,11 +43,13 @@ class FakePublisher:
     def readiness(self) -> str | None:
         return "Kafka unreachable: fake" if self.down else None
 
-    async def publish(self, records: Sequence[PingRecord]) -> None:
+    async def publish(self, records: Sequence[PingRecord], timeout_s: float) -> None:
         if self.down:
             raise PublishUnavailable("Kafka unreachable: fake")
         if self.hang:
-            await asyncio.Event().wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.Event().wait(), timeout_s)
+            raise PublishUnavailable("Kafka did not acknowledge within the publish deadline")
         self.records.extend(records)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaError
 
-from services.ingest.batcher import PartitionBatcher
+from services.ingest.batcher import DeadlinePassed, PartitionBatcher
 
 
 class FakeBuilder:
@@ -57,7 +57,7 @@ async def settle() -> None:
 
 async def test_records_keep_their_order_and_share_a_future_per_batch() -> None:
     producer = FakeProducer(capacity=3)
-    batcher = PartitionBatcher(producer, "t")
+    batcher = PartitionBatcher(producer, "t", deadline_s=5.0)
     futures = [batcher.append(0, b"k", bytes([i])) for i in range(5)]
     other = batcher.append(1, b"j", b"x")
     await settle()
@@ -69,32 +69,62 @@ async def test_records_keep_their_order_and_share_a_future_per_batch() -> None:
     assert futures[0] is futures[2] and futures[3] is futures[4] and futures[2] is not futures[3]
     producer.acks[0].set_result(None)
     await settle()
-    assert futures[0].done() and not futures[3].done() and not other.done()
+    assert futures[0].acked.done() and not futures[3].acked.done() and not other.acked.done()
+    assert futures[0].answer.result() is None and not futures[3].answer.done()
     producer.acks[1].set_exception(KafkaError("broker said no"))
     await settle()
-    assert isinstance(futures[3].exception(), KafkaError)
+    assert isinstance(futures[3].acked.exception(), KafkaError)
+    assert isinstance(futures[3].answer.exception(), KafkaError)
     await batcher.close(1.0)
 
 
 async def test_a_refused_hand_over_fails_its_records_and_the_next_batch_still_goes() -> None:
     producer = FakeProducer()
-    batcher = PartitionBatcher(producer, "t")
+    batcher = PartitionBatcher(producer, "t", deadline_s=5.0)
     producer.refuse = KafkaError("timed out waiting for the previous batch")
     first = batcher.append(0, b"k", b"a")
     await settle()
-    assert isinstance(first.exception(), KafkaError)
+    assert isinstance(first.acked.exception(), KafkaError)
     producer.refuse = None
     second = batcher.append(0, b"k", b"b")
     await settle()
-    assert producer.sent == [(0, [(b"k", b"b")])] and not second.done()
+    assert producer.sent == [(0, [(b"k", b"b")])] and not second.acked.done()
     await batcher.close(1.0)
 
 
 async def test_close_hands_everything_over_and_refuses_more() -> None:
     producer = FakeProducer()
-    batcher = PartitionBatcher(producer, "t")
+    batcher = PartitionBatcher(producer, "t", deadline_s=5.0)
     batcher.append(2, b"k", b"a")
     await batcher.close(1.0)
     assert producer.sent == [(2, [(b"k", b"a")])]
     with pytest.raises(KafkaError):
         batcher.append(2, b"k", b"b")
+
+
+async def test_the_answer_comes_by_the_deadline_and_the_ack_still_counts_after_it() -> None:
+    producer = FakeProducer()
+    batcher = PartitionBatcher(producer, "t", deadline_s=0.05)
+    pending = batcher.append(0, b"k", b"a")
+    async with asyncio.timeout(2.0):
+        with pytest.raises(DeadlinePassed):
+            await asyncio.shield(pending.answer)
+    assert not pending.acked.done()  # the in-flight budget still holds the record
+    producer.acks[0].set_result(None)
+    await settle()
+    assert pending.acked.result() is None
+    assert isinstance(pending.answer.exception(), DeadlinePassed)
+    await batcher.close(1.0)
+
+
+async def test_an_ack_before_the_deadline_answers_at_once() -> None:
+    producer = FakeProducer()
+    batcher = PartitionBatcher(producer, "t", deadline_s=0.05)
+    pending = batcher.append(0, b"k", b"a")
+    await settle()
+    producer.acks[0].set_result(None)
+    await settle()
+    assert pending.answer.result() is None
+    await asyncio.sleep(0.1)  # past the deadline: the timer was cancelled, nothing changes
+    assert pending.answer.result() is None
+    await batcher.close(1.0)
