@@ -69,7 +69,7 @@ def test_what_quickjson_decodes_the_exact_decoder_decodes_the_same(
         b'{"a": 1e999}',
         b'{"a": "\xff"}',
         b"\xef\xbb\xbf{}",
-        b"[" * 40 + b"]" * 40,
+        b"[" * 300 + b"]" * 300,
         b'{"a": 1,}',
     ],
 )

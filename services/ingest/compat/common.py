@@ -18,6 +18,7 @@ import msgspec
 
 from schemas.catalog import Catalogs
 from schemas.compat import CompatMapping
+from schemas.ping import Ping
 from schemas.reader import ReadPing, Unreadable, read_ping
 from services.ingest.fastdecode import convert_ping
 from services.ingest.validate import Checked, Rejection, collect, decode_untyped
@@ -197,6 +198,10 @@ def finish(
     """Canonical pings from the mapped fields, read by the tolerant reader exactly as /v1/ping
     reads its body (fields it would take as they are by the same quick path as /v1/ping's, tested
     equal); drops and errors name the upstream field."""
+    if not dropped:  # the common case: every ping taken as it is, nothing to list
+        taken = [convert_ping(fields, ctx.catalogs) for fields in pings]
+        if None not in taken:
+            return Checked(typing.cast(list[Ping], taken), [])
     reads: list[ReadPing] = []
     for fields in pings:
         quick = convert_ping(fields, ctx.catalogs)
