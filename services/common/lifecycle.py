@@ -34,6 +34,11 @@ FULL_COLLECTION_S: Final = 0.25
 #   100_000, 50, 100       every 0.5 s                        417 MB
 #   100_000, 50, 100       every 0.25 s      (about 3 % of a  249-275 MB (chosen)
 #                                            core: 6-9 ms each)
+# Measured later (py-spy, 12 s of 100-ping /v1/batch requests, 64
+# connections): the collection every 0.25 s is 10-11 % of ingest's samples there (1-1.4 % on
+# /v1/ping). Collecting only when RSS grew (2 or 16 MB since the last collection, checked every
+# 0.25 s, at least every 5 s) let the flood above reach 537-662 MB, because RSS grows in bursts
+# and stays flat right after a collection; so the clock stays. Pings are untracked (gc=False).
 # (the "never" rows come from the same harness before the periodic collection existed; the CPU
 # figures vary by a third between runs on this machine; a full collection of a running ingest
 # took 6-9 ms). The flood's garbage is cycles holding a 256 KiB socket read each: aiohttp

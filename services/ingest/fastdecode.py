@@ -24,7 +24,7 @@ _LooseSlug = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 _LooseKey = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
-class _Mirror(Ping, frozen=True, kw_only=True):
+class _Mirror(Ping, frozen=True, kw_only=True, gc=False):
     """A Ping (a subclass, so no copy is needed) whose names are only length-checked."""
 
     product: _LooseSlug
