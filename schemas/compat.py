@@ -63,9 +63,16 @@ class CompatMapping:
     dropped: tuple[str, ...] = dataclasses.field(init=False, compare=False)
     """The upstream fields dropped by design (computed once: it is read on every request)."""
 
+    dropped_parts: tuple[tuple[str, tuple[str, ...]], ...] = dataclasses.field(
+        init=False, compare=False
+    )
+    """Each of `dropped` with its dotted path split."""
+
     def __post_init__(self) -> None:
         dropped = tuple(m.upstream for m in self.fields if m.fate is Fate.DROPPED)
         object.__setattr__(self, "dropped", dropped)
+        parts = tuple((path, tuple(path.split("."))) for path in dropped)
+        object.__setattr__(self, "dropped_parts", parts)
 
 
 def _k(upstream: str, *targets: str, note: str = "") -> FieldMapping:

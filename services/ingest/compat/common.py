@@ -168,21 +168,23 @@ def _inner_structs(kind: type[msgspec.Struct]) -> dict[str, type[msgspec.Struct]
 
 def present(raw: Any, path: str) -> bool:
     """Whether the dotted `path` holds a non-null value in `raw` (any item of a list counts)."""
-    head, _, rest = path.partition(".")
-    items = raw if isinstance(raw, list) else [raw]
-    for item in items:
-        if (
-            isinstance(item, dict)
-            and item.get(head) is not None
-            and (not rest or present(item[head], rest))
-        ):
-            return True
+    return _present(raw, tuple(path.split(".")), 0)
+
+
+def _present(raw: Any, parts: tuple[str, ...], at: int) -> bool:
+    head = parts[at]
+    last = at + 1 == len(parts)
+    for item in raw if isinstance(raw, list) else (raw,):
+        if isinstance(item, dict):
+            value = item.get(head)
+            if value is not None and (last or _present(value, parts, at + 1)):
+                return True
     return False
 
 
 def dropped_by_design(raw: Any, mapping: CompatMapping) -> list[str]:
     """The mapping's dropped fields that the body actually carries."""
-    return [path for path in mapping.dropped if present(raw, path)]
+    return [path for path, parts in mapping.dropped_parts if _present(raw, parts, 0)]
 
 
 def _upstream_path(mapping: CompatMapping, path: str) -> str:
