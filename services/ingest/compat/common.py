@@ -200,13 +200,11 @@ def finish(
     """Canonical pings from the mapped fields, read by the tolerant reader exactly as /v1/ping
     reads its body (fields it would take as they are by the same quick path as /v1/ping's, tested
     equal); drops and errors name the upstream field."""
-    if not dropped:  # the common case: every ping taken as it is, nothing to list
-        taken = [convert_ping(fields, ctx.catalogs) for fields in pings]
-        if None not in taken:
-            return Checked(typing.cast(list[Ping], taken), [])
+    taken = [convert_ping(fields, ctx.catalogs) for fields in pings]
+    if not dropped and None not in taken:  # the common case: nothing to list
+        return Checked(typing.cast(list[Ping], taken), [])
     reads: list[ReadPing] = []
-    for fields in pings:
-        quick = convert_ping(fields, ctx.catalogs)
+    for fields, quick in zip(pings, taken, strict=True):
         if quick is not None:
             reads.append(ReadPing(quick, ()))
             continue
