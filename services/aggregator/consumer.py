@@ -25,7 +25,7 @@ from services.aggregator.deadletters import (
     DeadLetterSink,
     KafkaDeadLetters,
 )
-from services.aggregator.decode import Unusable, decode
+from services.aggregator.decode import RecordDecoder, Unusable
 from services.aggregator.flush import FlushResult, write_flush
 from services.aggregator.inflight import FlushStep
 from services.aggregator.metrics import AggregatorMetrics
@@ -137,6 +137,7 @@ class Aggregator:
         self._group = settings.group
         self._store = store
         self._catalogs = catalogs
+        self._decode = RecordDecoder(catalogs)
         self._metrics = metrics
         self._clock = clock
         self._given_source = source
@@ -380,7 +381,7 @@ class Aggregator:
     def _take(self, data: dict[int, list[Message]], seq: int) -> None:
         """Decode and batch records handed out after `seq` seeks."""
         now = self._clock()
-        batch, catalogs = self._batch, self._catalogs
+        batch, decode = self._batch, self._decode
         taken = 0
         for p, messages in data.items():
             part = self._parts.get(p)
@@ -394,7 +395,7 @@ class Aggregator:
                 position = offset + 1
                 taken += 1
                 try:
-                    record = decode(m.value, catalogs)
+                    record = decode(m.value)
                 except Unusable as exc:
                     batch.add_dead(DeadLetter(p, offset, m.value, m.key, exc.reason), now)
                     continue

@@ -97,4 +97,4 @@ def main(argv: list[str]) -> int:
         return 2
     configure_logging("aggregator", settings.log)
     warn_unknown_variables(AggregatorSettings, "CENSUS_AGGREGATOR_", log)
-    return run_service(lambda stop: serve(settings, stop))
+    return run_service(lambda stop: serve(settings, stop), batch_worker=True)

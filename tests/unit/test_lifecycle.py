@@ -61,3 +61,18 @@ def test_a_service_without_a_public_http_server_has_no_periodic_collection(
         return 1 if "gc" in names else 0
 
     assert run_service(main) == 0
+
+
+def test_a_batch_worker_runs_without_automatic_collection_but_a_periodic_full_one(
+    restore_gc: None,
+) -> None:
+    seen: list[tuple[bool, bool]] = []
+
+    async def main(stop: asyncio.Event) -> int:
+        names = {task.get_name() for task in asyncio.all_tasks()}
+        seen.append((gc.isenabled(), "gc" in names))
+        return 0
+
+    assert run_service(main, batch_worker=True) == 0
+    assert seen == [(False, True)], "automatic collection on, or no periodic collection"
+    assert gc.isenabled(), "automatic collection is not back on after the service ended"
