@@ -69,8 +69,10 @@ def union(old: dict[str, T], new: dict[str, T]) -> dict[str, T]:
     return {**old, **new}
 
 
-@dataclass(slots=True)
-class InstallDay:
+# A Struct, not a dataclass: made in C when PostgreSQL's rows are decoded (pgstore reads them as
+# one JSON array per statement, array_like), and untracked by the cyclic collector (gc=False: it
+# refers to strings, dicts of scalars, datetimes and bytes only).
+class InstallDay(msgspec.Struct, array_like=True, gc=False):
     """An install's day: its day state (the union of its pings) and totals (a row of install_days)."""
 
     version: str
