@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Final
 
+import msgspec
+
 WINDOWS: Final = {"dau": 1, "wau": 7, "mau": 28}
 MASK_BITS: Final = 60  # fits a signed bigint; needs >= 2 * 28 + late days
 MASK: Final = (1 << MASK_BITS) - 1
@@ -28,8 +30,10 @@ ActivityKey = tuple[str, uuid.UUID]
 """(product, install_id)."""
 
 
-@dataclass(slots=True)
-class Activity:
+class Activity(msgspec.Struct, array_like=True, gc=False):
+    """An install's first and last day seen and its days-seen mask (a row of install_activity);
+    a Struct for the reason rollup.InstallDay is one."""
+
     first_day: dt.date
     last_day: dt.date
     days_seen: int

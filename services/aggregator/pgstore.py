@@ -1,4 +1,5 @@
-"""The asyncpg RollupStore: one connection, array parameters (unnest) for every bulk write."""
+"""The asyncpg RollupStore: one connection; per-install rows go in by COPY, are read and updated
+through one JSON value per statement; rollup deltas are array parameters (unnest)."""
 
 from __future__ import annotations
 
@@ -109,18 +110,25 @@ def _by_day(keys: list[DayKey]) -> dict[dt.date, list[tuple[str, uuid.UUID]]]:
     return by_day
 
 
-# Bulk reads and updates of install_days carry their rows as one JSON value per statement,
-# encoded and decoded by msgspec in C: with array parameters (unnest) and per-row records,
-# asyncpg spent 6-7 us of client CPU per row on each (a Python call per jsonb value, an
-# isinstance check per array element), against 1-2 us this way (bench, 10,000 rows). PostgreSQL
-# parses the JSON instead, on its own core. New rows still go in by COPY, which costs
-# PostgreSQL the least.
-_KEYS_SQL: Final = """(SELECT e->>0 AS product, (e->>1)::uuid AS install_id
-                          FROM json_array_elements($2::text::json) AS e)"""
+# Bulk reads and updates of install_days and install_activity carry their rows (and the keys they
+# look up) as one JSON value per statement, encoded and decoded by msgspec in C: with array
+# parameters (unnest) and per-row records, asyncpg spent 6-7 us of client CPU per install_days
+# row on a read and as much on an update (a Python call per jsonb value, an isinstance check per
+# array element), against 1-2 us this way (10,000 rows, one run). PostgreSQL parses the JSON
+# instead, on its own core. New rows still go in by COPY, which costs PostgreSQL the least.
+
+
+def _pairs_sql(param: str) -> str:
+    """The (product, install_id) pairs of the JSON array [[product, install_id], ...] in `param`."""
+    return f"""(SELECT e->>0 AS product, (e->>1)::uuid AS install_id
+                  FROM json_array_elements({param}::text::json) AS e)"""
+
+
 _B64: Final = "replace(encode({}, 'base64'), E'\\n', '')"
 """bytea as the base64 msgspec reads (PostgreSQL breaks its base64 into lines of 76)."""
 _STORED_DAYS: Final = msgspec.json.Decoder(list[tuple[str, uuid.UUID, InstallDay]])
 _STORED_IDS: Final = msgspec.json.Decoder(list[tuple[str, uuid.UUID, bytes, bytes]])
+_STORED_ACTIVITY: Final = msgspec.json.Decoder(list[tuple[str, uuid.UUID, Activity]])
 
 
 class PgTx:
@@ -194,7 +202,7 @@ class PgTx:
                 f"""SELECT coalesce(json_agg(json_build_array(d.product, d.install_id, {columns})),
                                     '[]')::text
                       FROM install_days d
-                      JOIN {_KEYS_SQL} AS k
+                      JOIN {_pairs_sql("$2")} AS k
                         ON d.product = k.product AND d.install_id = k.install_id
                      WHERE d.day = $1""",
                 day,
@@ -226,16 +234,17 @@ class PgTx:
         return out
 
     async def load_activity(self, keys: list[ActivityKey]) -> dict[ActivityKey, Activity]:
-        rows = await self._conn.fetch(
-            """SELECT a.product, a.install_id, a.first_day, a.last_day, a.days_seen
+        text = await self._conn.fetchval(
+            f"""SELECT coalesce(json_agg(json_build_array(a.product, a.install_id,
+                           json_build_array(a.first_day, a.last_day, a.days_seen))), '[]')::text
                  FROM install_activity a
-                 JOIN unnest($1::text[], $2::uuid[]) AS k(product, install_id)
+                 JOIN {_pairs_sql("$1")} AS k
                    ON a.product = k.product AND a.install_id = k.install_id""",
-            [p for p, _ in keys],
-            [i for _, i in keys],
+            _json_encode(keys).decode(),
         )
-        self._stored_activity.update((r[0], r[1]) for r in rows)
-        return {(r[0], r[1]): Activity(r[2], r[3], r[4]) for r in rows}
+        out = {(product, install): row for product, install, row in _STORED_ACTIVITY.decode(text)}
+        self._stored_activity.update(out)
+        return out
 
     async def save(
         self,
@@ -315,19 +324,16 @@ class PgTx:
                 columns=["product", "install_id", "first_day", "last_day", "days_seen"],
                 records=new,
             )
-        known = [k for k in activity if k in stored]
+        known = [(*k, a) for k, a in activity.items() if k in stored]
         if known:
             await self._conn.execute(
                 """UPDATE install_activity a
-                      SET first_day = u.first_day, last_day = u.last_day, days_seen = u.days_seen
-                     FROM unnest($1::text[], $2::uuid[], $3::date[], $4::date[], $5::bigint[])
-                          AS u(product, install_id, first_day, last_day, days_seen)
+                      SET first_day = (u.r->>0)::date, last_day = (u.r->>1)::date,
+                          days_seen = (u.r->>2)::bigint
+                     FROM (SELECT e->>0 AS product, (e->>1)::uuid AS install_id, e->2 AS r
+                             FROM jsonb_array_elements($1::text::jsonb) AS e) AS u
                     WHERE a.product = u.product AND a.install_id = u.install_id""",
-                [k[0] for k in known],
-                [k[1] for k in known],
-                [activity[k].first_day for k in known],
-                [activity[k].last_day for k in known],
-                [activity[k].days_seen for k in known],
+                _json_encode(known).decode(),
             )
 
     async def _save_active(self, delta: RollupDelta) -> int:
