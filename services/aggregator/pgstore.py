@@ -1,5 +1,5 @@
-"""The asyncpg RollupStore: one connection; per-install rows go in by COPY, are read and updated
-through one JSON value per statement; rollup deltas are array parameters (unnest)."""
+"""The asyncpg RollupStore: one connection; new per-install rows go in by COPY, stored install
+days are updated through one JSON value per statement, everything else is array parameters."""
 
 from __future__ import annotations
 
@@ -98,37 +98,23 @@ def _store_error(exc: BaseException) -> StoreError:
     )
 
 
-def _by_day(keys: list[DayKey]) -> dict[dt.date, list[tuple[str, uuid.UUID]]]:
-    """Keys split by day into (product, install) pairs."""
-    by_day: dict[dt.date, list[tuple[str, uuid.UUID]]] = {}
+def _by_day(keys: list[DayKey]) -> dict[dt.date, tuple[list[str], list[uuid.UUID]]]:
+    """Keys split by day into parallel (products, installs) lists, for unnest()."""
+    by_day: dict[dt.date, tuple[list[str], list[uuid.UUID]]] = {}
     for day, product, install in keys:
-        pairs = by_day.get(day)
-        if pairs is None:
-            by_day[day] = [(product, install)]
-        else:
-            pairs.append((product, install))
+        products, installs = by_day.setdefault(day, ([], []))
+        products.append(product)
+        installs.append(install)
     return by_day
 
 
-# Bulk reads and updates of install_days and install_activity carry their rows (and the keys they
-# look up) as one JSON value per statement, encoded and decoded by msgspec in C: with array
-# parameters (unnest) and per-row records, asyncpg spent 6-7 us of client CPU per install_days
-# row on a read and as much on an update (a Python call per jsonb value, an isinstance check per
-# array element), against 1-2 us this way (10,000 rows, one run). PostgreSQL parses the JSON
-# instead, on its own core. New rows still go in by COPY, which costs PostgreSQL the least.
-
-
-def _pairs_sql(param: str) -> str:
-    """The (product, install_id) pairs of the JSON array [[product, install_id], ...] in `param`."""
-    return f"""(SELECT e->>0 AS product, (e->>1)::uuid AS install_id
-                  FROM json_array_elements({param}::text::json) AS e)"""
-
-
-_B64: Final = "replace(encode({}, 'base64'), E'\\n', '')"
-"""bytea as the base64 msgspec reads (PostgreSQL breaks its base64 into lines of 76)."""
-_STORED_DAYS: Final = msgspec.json.Decoder(list[tuple[str, uuid.UUID, InstallDay]])
-_STORED_IDS: Final = msgspec.json.Decoder(list[tuple[str, uuid.UUID, bytes, bytes]])
-_STORED_ACTIVITY: Final = msgspec.json.Decoder(list[tuple[str, uuid.UUID, Activity]])
+# The updates of stored install_days rows carry them as one JSON value per statement, encoded by
+# msgspec in C: as array parameters (unnest) asyncpg spent 5.5 us of client CPU per row (a
+# Python call per jsonb value, an isinstance check per array element) against 1.1 us, and the
+# statement took 13 us of wall time per row against 15-18 (PostgreSQL's CPU 12-13 us against
+# 8-11: it parses the JSON instead). Reads stay array parameters and records: as one JSON value
+# their wall time was 8-9 us per row against 5-7, and so were install_activity's reads and
+# updates (10,000 rows each, three runs of a harness timing each statement alone).
 
 
 class PgTx:
@@ -193,58 +179,53 @@ class PgTx:
 
     async def _rows_by_day(
         self, keys: list[DayKey], columns: str
-    ) -> AsyncIterator[tuple[dt.date, str]]:
-        """`columns` of the stored install days among `keys`, as one JSON array per day of
-        [product, install_id, [columns...]]: one statement per day, because a constant day
-        prunes the scan to that day's partition."""
-        for day, pairs in sorted(_by_day(keys).items()):
-            text = await self._conn.fetchval(
-                f"""SELECT coalesce(json_agg(json_build_array(d.product, d.install_id, {columns})),
-                                    '[]')::text
+    ) -> AsyncIterator[tuple[dt.date, list[asyncpg.Record]]]:
+        """`columns` of the stored install days among `keys`, day by day: one statement per
+        day, because a constant day prunes the scan to that day's partition."""
+        for day, (products, installs) in sorted(_by_day(keys).items()):
+            rows = await self._conn.fetch(
+                f"""SELECT d.product, d.install_id, {columns}
                       FROM install_days d
-                      JOIN {_pairs_sql("$2")} AS k
+                      JOIN unnest($2::text[], $3::uuid[]) AS k(product, install_id)
                         ON d.product = k.product AND d.install_id = k.install_id
                      WHERE d.day = $1""",
                 day,
-                _json_encode(pairs).decode(),
+                products,
+                installs,
             )
-            yield day, text
+            yield day, rows
 
     async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]:
         out: dict[DayKey, InstallDay] = {}
         columns = (
-            "json_build_array(d.version, d.platform, d.os, d.arch, d.attrs, d.counts, d.pings,"
-            f" d.first_ping, d.last_ping, {_B64.format('d.ping_ids')},"
-            f" {_B64.format('d.retry_ids')})"
+            "d.version, d.platform, d.os, d.arch, d.attrs, d.counts, d.pings, d.first_ping,"
+            " d.last_ping, d.ping_ids, d.retry_ids"
         )
-        stored = self._stored_days
-        async for day, text in self._rows_by_day(keys, columns):
-            for product, install, row in _STORED_DAYS.decode(text):
-                key = (day, product, install)
-                stored.add(key)
-                out[key] = row
+        async for day, rows in self._rows_by_day(keys, columns):
+            for r in rows:
+                self._stored_days.add((day, r[0], r[1]))
+                out[(day, r[0], r[1])] = InstallDay(
+                    r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12]
+                )
         return out
 
     async def load_ping_ids(self, keys: list[DayKey]) -> dict[DayKey, StoredIds]:
         out: dict[DayKey, StoredIds] = {}
-        columns = f"{_B64.format('d.ping_ids')}, {_B64.format('d.retry_ids')}"
-        async for day, text in self._rows_by_day(keys, columns):
-            for product, install, ping_ids, retry_ids in _STORED_IDS.decode(text):
-                out[(day, product, install)] = (ping_ids, retry_ids)
+        async for day, rows in self._rows_by_day(keys, "d.ping_ids, d.retry_ids"):
+            out.update(((day, r[0], r[1]), (r[2], r[3])) for r in rows)
         return out
 
     async def load_activity(self, keys: list[ActivityKey]) -> dict[ActivityKey, Activity]:
-        text = await self._conn.fetchval(
-            f"""SELECT coalesce(json_agg(json_build_array(a.product, a.install_id,
-                           json_build_array(a.first_day, a.last_day, a.days_seen))), '[]')::text
+        rows = await self._conn.fetch(
+            """SELECT a.product, a.install_id, a.first_day, a.last_day, a.days_seen
                  FROM install_activity a
-                 JOIN {_pairs_sql("$1")} AS k
+                 JOIN unnest($1::text[], $2::uuid[]) AS k(product, install_id)
                    ON a.product = k.product AND a.install_id = k.install_id""",
-            _json_encode(keys).decode(),
+            [p for p, _ in keys],
+            [i for _, i in keys],
         )
-        out = {(product, install): row for product, install, row in _STORED_ACTIVITY.decode(text)}
-        self._stored_activity.update(out)
-        return out
+        self._stored_activity.update((r[0], r[1]) for r in rows)
+        return {(r[0], r[1]): Activity(r[2], r[3], r[4]) for r in rows}
 
     async def save(
         self,
@@ -324,16 +305,19 @@ class PgTx:
                 columns=["product", "install_id", "first_day", "last_day", "days_seen"],
                 records=new,
             )
-        known = [(*k, a) for k, a in activity.items() if k in stored]
+        known = [k for k in activity if k in stored]
         if known:
             await self._conn.execute(
                 """UPDATE install_activity a
-                      SET first_day = (u.r->>0)::date, last_day = (u.r->>1)::date,
-                          days_seen = (u.r->>2)::bigint
-                     FROM (SELECT e->>0 AS product, (e->>1)::uuid AS install_id, e->2 AS r
-                             FROM jsonb_array_elements($1::text::jsonb) AS e) AS u
+                      SET first_day = u.first_day, last_day = u.last_day, days_seen = u.days_seen
+                     FROM unnest($1::text[], $2::uuid[], $3::date[], $4::date[], $5::bigint[])
+                          AS u(product, install_id, first_day, last_day, days_seen)
                     WHERE a.product = u.product AND a.install_id = u.install_id""",
-                _json_encode(known).decode(),
+                [k[0] for k in known],
+                [k[1] for k in known],
+                [activity[k].first_day for k in known],
+                [activity[k].last_day for k in known],
+                [activity[k].days_seen for k in known],
             )
 
     async def _save_active(self, delta: RollupDelta) -> int:
@@ -546,8 +530,6 @@ class PgRollupStore:
                     # with the fleet (2-3x slower at 1M installs, measured). The hot pages are
                     # cached, which is what a cost near 1 says.
                     "random_page_cost": "1.1",
-                    # Timestamps read as JSON (load_days) are written in the session's zone.
-                    "TimeZone": "UTC",
                     "statement_timeout": str(int(self._statement_timeout_s * 1000)),
                     "lock_timeout": str(int(self._statement_timeout_s * 1000)),
                 },

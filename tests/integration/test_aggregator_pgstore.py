@@ -1,6 +1,6 @@
-"""The asyncpg store gives back exactly what it wrote: per-install rows go in by COPY, come back
-and are updated through one JSON value per statement, so every value must survive that trip
-(bytes past one line of PostgreSQL's base64, text JSON escapes, the largest counts and masks,
+"""The asyncpg store gives back exactly what it wrote: new per-install rows go in by COPY, stored
+install days are updated through one JSON value per statement, so every value must survive both
+trips (bytes past one line of base64, text that JSON escapes, the largest counts and masks,
 microseconds)."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ async def test_install_days_and_activity_come_back_exactly_as_written(
         moved = {
             k: Activity(a.first_day, a.last_day, a.days_seen >> 1 | 1) for k, a in activity.items()
         }
-        await tx.save(changed, moved, RollupDelta(), {})  # all stored: the JSON updates
+        await tx.save(changed, moved, RollupDelta(), {})  # all stored: the updates
     async with store.transaction() as tx:
         assert await tx.load_days(keys) == changed
         assert await tx.load_activity(list(activity)) == moved
