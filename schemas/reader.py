@@ -132,16 +132,20 @@ class Rules:
             self.versions[version] = known
         return known
 
+    def allows_envelope(self, ping: Ping) -> bool:
+        """True when the reader would keep the event, version, platform, os and arch as they are."""
+        return (
+            ping.event in self.catalog.events
+            and self.clean_version(ping.version)
+            and ping.platform in self.platforms
+            and ping.os in self.oses
+            and ping.arch in self.arches
+        )
+
     def allows(self, ping: Ping) -> bool:
         """True when the reader would keep `ping` exactly as it is (nothing to drop or replace):
         the quick check of an already typed ping."""
-        if (
-            ping.event not in self.catalog.events
-            or not self.clean_version(ping.version)
-            or ping.platform not in self.platforms
-            or ping.os not in self.oses
-            or ping.arch not in self.arches
-        ):
+        if not self.allows_envelope(ping):
             return False
         checks = self.checks
         for key, value in ping.attrs.items():

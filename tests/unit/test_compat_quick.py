@@ -1,9 +1,10 @@
 """The compat routes' quick paths change nothing: every adapter, on the clients' own bodies and
-on those bodies with each top-level value made wrong, answers exactly as it does with the quick
-JSON decoder and the quick ping conversion switched off."""
+on those bodies with each top-level value made wrong, answers (and publishes) exactly as it does
+with the quick JSON decoder, the quick ping conversion and Pulse's typed decode switched off."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
@@ -18,10 +19,11 @@ from hypothesis import strategies as st
 from schemas.catalog import load_catalogs
 from schemas.reader import read_ping
 from services.ingest import fastdecode, quickjson
-from services.ingest.compat import common
+from services.ingest.compat import common, pulsequick
 from services.ingest.compat.common import CompatContext
 from services.ingest.compat.registry import ROUTES
-from services.ingest.validate import Checked, Rejection
+from services.ingest.retryid import RetryIds
+from services.ingest.validate import Checked, Rejection, to_record
 
 CATALOGS = load_catalogs()
 _PULSE = CATALOGS.get("pulse")
@@ -29,6 +31,8 @@ assert _PULSE is not None
 CONTEXT = CompatContext(CATALOGS, b"quick-path-test-secret")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 WRONG: tuple[Any, ...] = (None, "x" * 70, -1, {"a": 1}, 10**21)
+RETRY_IDS = RetryIds("quick-path-test-secret")
+RECEIVED_AT = dt.datetime(2026, 11, 20, 10, 5, tzinfo=dt.UTC)
 
 
 def _bodies() -> Iterator[tuple[str, bytes]]:
@@ -59,6 +63,8 @@ def _outcome(route: Any, body: bytes) -> tuple[str, Any]:
         return "refused", rejection
     return "checked", (
         [msgspec.structs.asdict(p) for p in checked.pings],
+        # What is published, the id derived from the ping's content included.
+        [msgspec.structs.asdict(to_record(p, RECEIVED_AT, RETRY_IDS)) for p in checked.pings],
         checked.dropped_fields,
         checked.reasons,
         checked.drops,
@@ -66,11 +72,17 @@ def _outcome(route: Any, body: bytes) -> tuple[str, Any]:
     )
 
 
+def switch_off_quick_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every quick path declines: what remains is the tolerant path they shortcut."""
+    monkeypatch.setattr(quickjson, "decode", lambda _body: quickjson.NOT_QUICK)
+    monkeypatch.setattr(common, "convert_ping", lambda _fields, _catalogs: None)
+    monkeypatch.setattr(pulsequick, "ping", lambda _body, _ctx, _catalog: None)
+
+
 def test_the_quick_paths_answer_as_the_exact_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(BODIES) > 500
     quick = {(r.path, name): _outcome(r, body) for r in ROUTES for name, body in BODIES}
-    monkeypatch.setattr(quickjson, "decode", lambda _body: quickjson.NOT_QUICK)
-    monkeypatch.setattr(common, "convert_ping", lambda _fields, _catalogs: None)
+    switch_off_quick_paths(monkeypatch)
     exact = {(r.path, name): _outcome(r, body) for r in ROUTES for name, body in BODIES}
     assert quick == exact
     # The comparison means something: most fixtures are accepted, some mutations refused.
@@ -79,37 +91,46 @@ def test_the_quick_paths_answer_as_the_exact_ones(monkeypatch: pytest.MonkeyPatc
     assert kinds.count("refused") > 100
 
 
-def _taken_quickly(route: Any, body: bytes, monkeypatch: pytest.MonkeyPatch) -> bool:
+def _taken_quickly(
+    route: Any, body: bytes, monkeypatch: pytest.MonkeyPatch, module: Any, name: str
+) -> bool:
     taken: list[bool] = []
-    original = fastdecode.convert_ping
+    original = getattr(module, name)
 
-    def spy(fields: Any, catalogs: Any) -> Any:
-        result = original(fields, catalogs)
+    def spy(*args: Any) -> Any:
+        result = original(*args)
         taken.append(result is not None)
         return result
 
-    monkeypatch.setattr(common, "convert_ping", spy)
+    monkeypatch.setattr(module, name, spy)
     route.adapt(body, CONTEXT)
     return any(taken)
 
 
 @pytest.mark.parametrize(
-    ("route", "fixture"),
+    ("route", "fixture", "quick_path"),
     [
-        ("/compat/pulse/v1/telemetry/ping", "pulse/schema10-heartbeat-every-group.json"),
-        ("/compat/proxmox-scripts/telemetry", "proxmox-scripts/lxc-installing.json"),
-        ("/compat/flowfuse/ping", "flowfuse/ee.json"),
+        ("/compat/pulse/v1/telemetry/ping", "pulse/schema10-heartbeat-every-group.json", "pulse"),
+        (
+            "/compat/pulse/v1/telemetry/ping",
+            "pulse/schema10-startup-no-optional-group.json",
+            "pulse",
+        ),
+        ("/compat/proxmox-scripts/telemetry", "proxmox-scripts/lxc-installing.json", "convert"),
+        ("/compat/flowfuse/ping", "flowfuse/ee.json", "convert"),
     ],
 )
 def test_a_real_clients_body_takes_the_quick_path(
-    route: str, fixture: str, monkeypatch: pytest.MonkeyPatch
+    route: str, fixture: str, quick_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     by_path = {r.path: r for r in ROUTES}
     if route not in by_path:
         pytest.fail(f"no route {route}: {sorted(by_path)}")
     body = (FIXTURES / fixture).read_bytes()
-    assert quickjson.decode(body) is not quickjson.NOT_QUICK
-    assert _taken_quickly(by_path[route], body, monkeypatch)
+    module, name = (pulsequick, "ping") if quick_path == "pulse" else (common, "convert_ping")
+    if quick_path == "convert":
+        assert quickjson.decode(body) is not quickjson.NOT_QUICK
+    assert _taken_quickly(by_path[route], body, monkeypatch, module, name)
 
 
 _attr_values = st.one_of(
