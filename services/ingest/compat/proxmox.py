@@ -8,7 +8,7 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, PROXMOX_SCRIPTS
 from schemas.ping import AttrText, Count
-from services.ingest.compat import bashjson, lenient
+from services.ingest.compat import bashjson, lenient, typed
 from services.ingest.compat.common import (
     CompatContext,
     InstanceId,
@@ -153,9 +153,21 @@ def _platform(sent: str | None, pve_version: str | None) -> str | None:
     return INCUS if pve_version.startswith(INCUS_PREFIX) else "pve"
 
 
-def adapt(body: bytes, ctx: CompatContext) -> Checked:
+def _read(body: bytes) -> tuple[ProxmoxReport, list[str], list[str]]:
+    """The report, the values it could not take, and the fields not kept (unknown or by design;
+    bash writes "" for an empty error or slug: nothing was dropped then)."""
+    quick = typed.decode(body, ProxmoxReport)
+    if quick is not None:
+        by_design = typed.dropped_by_design(quick, ProxmoxReport, PROXMOX_SCRIPTS)
+        return quick, [], [path for path in by_design if getattr(quick, path) != ""]
     raw = require_object(_decode(body))
     report, wrong = lenient.convert(raw, ProxmoxReport)
+    by_design = [path for path in dropped_by_design(raw, PROXMOX_SCRIPTS) if raw[path] != ""]
+    return report, wrong, unknown_fields(raw, ProxmoxReport) + by_design
+
+
+def adapt(body: bytes, ctx: CompatContext) -> Checked:
+    report, wrong, dropped = _read(body)
     catalog = ctx.catalogs.get(PRODUCT)
     assert catalog is not None, "proxmox-scripts.toml is a seed catalog"
 
@@ -210,8 +222,5 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
         "attrs": {k: v for k, v in attrs.items() if v is not None},
         "counts": {k: v for k, v in numbers.items() if v is not None},
     }
-    # bash writes "" for an empty error or slug: nothing was dropped then.
-    by_design = [path for path in dropped_by_design(raw, PROXMOX_SCRIPTS) if raw[path] != ""]
-    dropped = unknown_fields(raw, ProxmoxReport) + by_design
     checked = finish([fields], dropped, PROXMOX_SCRIPTS, ctx)
     return lenient.with_wrong(checked, PRODUCT, wrong)

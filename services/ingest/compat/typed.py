@@ -1,0 +1,146 @@
+"""A product's Struct typed straight from the request bytes, when that provably is what the
+tolerant way (untyped decode, `lenient.convert`, `common.unknown_fields`) would make of them with
+nothing wrong and nothing unknown: one C call instead of a decode, a conversion and two walks.
+
+The proof, per body, in C-level calls:
+- the Struct's strict twin (every Struct in it with `forbid_unknown_fields`) decodes it: no key
+  it does not declare, no value `lenient.convert` would drop;
+- no backslash and no run of more than quickjson.LONGEST_INT digits: the untyped decoders read
+  the same values msgspec does (services/ingest/quickjson.py says why);
+- the twin's encoding (`omit_defaults`) holds as many `"` as the body: every key of the body was
+  decoded once into a value other than its default, so none was repeated (msgspec keeps the last
+  copy) and none was null (which `unknown_fields` and the dropped-by-design walk tell apart from
+  absent).
+Anything else returns None and the adapter goes the tolerant way: tests/unit/test_compat_quick.py
+holds both to the same answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from schemas.compat import CompatMapping
+from services.ingest import quickjson
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+_ENCODE: Final = msgspec.json.Encoder().encode
+_DECODE_ERRORS: Final = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
+
+
+def _retyped(kind: Any) -> Any:
+    """`kind` with each Struct in it (alone, in a union, a list or a dict's values) replaced by
+    its strict twin."""
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return twin(kind)
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):
+        return functools.reduce(lambda a, b: a | b, map(_retyped, args))
+    if origin is list:
+        return list[_retyped(args[0])]  # type: ignore[misc]
+    if origin is dict:
+        return dict[args[0], _retyped(args[1])]  # type: ignore[misc,valid-type]
+    return kind
+
+
+def _holds_struct(kind: Any) -> bool:
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return True
+    return any(_holds_struct(arg) for arg in typing.get_args(kind))
+
+
+@functools.cache
+def twin(kind: type[S]) -> type[S]:
+    """A subclass of `kind` that refuses unknown keys, its Structs' fields retyped to their own
+    twins, and whose encoding leaves out fields at their defaults."""
+    fields = [
+        (
+            field.name,
+            _retyped(field.type),
+            msgspec.field(name=field.encode_name)
+            if field.required
+            else msgspec.field(default=field.default, name=field.encode_name)
+            if field.default is not msgspec.NODEFAULT
+            else msgspec.field(default_factory=field.default_factory, name=field.encode_name),
+        )
+        for field in msgspec.structs.fields(kind)
+        if _holds_struct(field.type)
+    ]
+    strict = msgspec.defstruct(
+        f"Strict{kind.__name__}",
+        fields,
+        bases=(kind,),
+        forbid_unknown_fields=True,
+        omit_defaults=True,
+    )
+    return typing.cast(type[S], strict)
+
+
+@functools.cache
+def _decoder(kind: type[S]) -> msgspec.json.Decoder[S]:
+    return msgspec.json.Decoder(twin(kind))
+
+
+def decode(body: bytes, kind: type[S]) -> S | None:
+    """`kind` from `body` if the tolerant way would read exactly it; None: go that way."""
+    if b"\\" in body or quickjson.has_long_number(body):
+        return None
+    try:
+        value: S = _decoder(kind).decode(body)
+    except _DECODE_ERRORS:
+        return None
+    if _ENCODE(value).count(b'"') != body.count(b'"'):
+        return None  # a repeated key, a null or a value at its default: the tolerant way
+    return value
+
+
+@functools.cache
+def _attribute_paths(
+    kind: type[msgspec.Struct], mapping: CompatMapping
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each dropped-by-design upstream path of `mapping` as attribute names in `kind`."""
+    paths: list[tuple[str, tuple[str, ...]]] = []
+    for path, parts in mapping.dropped_parts:
+        struct: Any = kind
+        names: list[str] = []
+        for part in parts:
+            by_name = {f.encode_name: f for f in msgspec.structs.fields(struct)}
+            if part not in by_name:
+                raise ValueError(f"{mapping.route}: {path} is not a field of {kind.__name__}")
+            names.append(by_name[part].name)
+            struct = _struct_in(by_name[part].type)
+            if struct is None and len(names) < len(parts):
+                raise ValueError(f"{mapping.route}: {path} goes through a field of no Struct")
+        paths.append((path, tuple(names)))
+    return tuple(paths)
+
+
+def _struct_in(kind: Any) -> type[msgspec.Struct] | None:
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return kind
+    for arg in typing.get_args(kind):
+        found = _struct_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def dropped_by_design(
+    value: msgspec.Struct, kind: type[msgspec.Struct], mapping: CompatMapping
+) -> list[str]:
+    """`common.dropped_by_design` of the body `value` was decoded from (by `decode`: a field it
+    holds is not None exactly when the body held a non-null value)."""
+    return [path for path, names in _attribute_paths(kind, mapping) if _holds(value, names, 0)]
+
+
+def _holds(value: Any, names: tuple[str, ...], at: int) -> bool:
+    for item in value if isinstance(value, list) else (value,):
+        inner = getattr(item, names[at])
+        if inner is not None and (at + 1 == len(names) or _holds(inner, names, at + 1)):
+            return True
+    return False
