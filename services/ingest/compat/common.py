@@ -12,7 +12,7 @@ import types
 import typing
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
 
@@ -187,6 +187,10 @@ def dropped_by_design(raw: Any, mapping: CompatMapping) -> list[str]:
     return [path for path, parts in mapping.dropped_parts if _present(raw, parts, 0)]
 
 
+BY_DESIGN: Final = "not a field Census keeps for this product"
+"""The reason given for an upstream field dropped on arrival (unknown, or dropped by design)."""
+
+
 def _upstream_path(mapping: CompatMapping, path: str) -> str:
     """`$.attrs.driver` → `$.platform.config.driver`: name the field the client sent."""
     inner = path[2:] if path.startswith("$.") else path
@@ -201,8 +205,11 @@ def finish(
     reads its body (fields it would take as they are by the same quick path as /v1/ping's, tested
     equal); drops and errors name the upstream field."""
     taken = [convert_ping(fields, ctx.catalogs) for fields in pings]
-    if not dropped and None not in taken:  # the common case: nothing to list
-        return Checked(typing.cast(list[Ping], taken), [])
+    if None not in taken:  # the common case: the reader would drop nothing
+        if not dropped:
+            return Checked(typing.cast(list[Ping], taken), [])
+        unique = list(dict.fromkeys(dropped))
+        return Checked(typing.cast(list[Ping], taken), unique, dict.fromkeys(unique, BY_DESIGN))
     reads: list[ReadPing] = []
     for fields, quick in zip(pings, taken, strict=True):
         if quick is not None:
@@ -220,7 +227,7 @@ def finish(
     }
     checked = collect(reads, rename=rename)
     names = dict.fromkeys([*dropped, *checked.dropped_fields])
-    reasons = {name: "not a field Census keeps for this product" for name in dropped}
+    reasons: dict[str, str] = dict.fromkeys(dropped, BY_DESIGN)
     reasons.update(checked.reasons)
     return Checked(checked.pings, list(names), reasons, checked.drops, checked.undeclared)
 

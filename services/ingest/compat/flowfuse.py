@@ -121,11 +121,14 @@ def _counts(counts: FlowFuseCounts | None) -> dict[str, int | None]:
     return out
 
 
+_BY_DESIGN: Final = typed.DroppedByDesign(FlowFusePing, FLOWFUSE)
+
+
 def _read(body: bytes) -> tuple[FlowFusePing, list[str], list[str]]:
     """The ping, the values it could not take, and the fields not kept (unknown or by design)."""
     quick = typed.decode(body, FlowFusePing)
     if quick is not None:
-        return quick, [], typed.dropped_by_design(quick, FlowFusePing, FLOWFUSE)
+        return quick, [], _BY_DESIGN.of(quick)
     raw = require_object(decode_json(body))
     ping, wrong = lenient.convert(raw, FlowFusePing)
     return ping, wrong, unknown_fields(raw, FlowFusePing) + dropped_by_design(raw, FLOWFUSE)

@@ -93,11 +93,14 @@ def _total(group: MaestroHubByType | None, path: str) -> int | None:
     return total
 
 
+_BY_DESIGN: Final = typed.DroppedByDesign(MaestroHubReport, MAESTROHUB)
+
+
 def _read(body: bytes) -> tuple[MaestroHubReport, list[str], list[str]]:
     """The report, the values it could not take, and the fields not kept (unknown or by design)."""
     quick = typed.decode(body, MaestroHubReport)
     if quick is not None:
-        return quick, [], typed.dropped_by_design(quick, MaestroHubReport, MAESTROHUB)
+        return quick, [], _BY_DESIGN.of(quick)
     raw = require_object(decode_json(body))
     report, wrong = lenient.convert(raw, MaestroHubReport)
     return report, wrong, unknown_fields(raw, MaestroHubReport) + dropped_by_design(raw, MAESTROHUB)

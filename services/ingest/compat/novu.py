@@ -202,12 +202,14 @@ def _unwrapped(
     mapping: CompatMapping,
     build: Callable[[Any, CompatContext, list[str]], dict[str, Any]],
 ) -> Callable[[bytes, CompatContext], Checked]:
+    by_design = typed.DroppedByDesign(kind, mapping)
+
     def adapt(body: bytes, ctx: CompatContext) -> Checked:
         quick = typed.decode(body, kind)
         wrong: list[str] = []
         if quick is not None:
             struct = quick
-            dropped = typed.dropped_by_design(quick, kind, mapping)
+            dropped = by_design.of(quick)
         else:
             raw = require_object(decode_json(body))
             struct, wrong = lenient.convert(raw, kind)
@@ -263,6 +265,9 @@ def _typed_wrapper(body: bytes) -> NovuEvent | None:
     return wrapper
 
 
+_WRAPPED_BY_DESIGN: Final = typed.DroppedByDesign(NovuEvent, NOVU_TELEMETRY)
+
+
 def adapt_wrapped(body: bytes, ctx: CompatContext) -> Checked:
     """POST /compat/novu/telemetry: one of Novu's three events, as its worker posts them."""
     raw: Any = None
@@ -284,7 +289,7 @@ def adapt_wrapped(body: bytes, ctx: CompatContext) -> Checked:
         when = _sent_at(ident.timestamp, f"{_PROPERTIES}timestamp", wrong)
         fields = _envelope(install, OTHER, when)
     if raw is None:
-        dropped = typed.dropped_by_design(wrapper, NovuEvent, NOVU_TELEMETRY)
+        dropped = _WRAPPED_BY_DESIGN.of(wrapper)
     else:
         dropped = unknown_fields(raw, NovuEvent)
         dropped += unknown_fields(raw["properties"], kind, _PROPERTIES)

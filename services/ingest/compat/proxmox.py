@@ -153,13 +153,15 @@ def _platform(sent: str | None, pve_version: str | None) -> str | None:
     return INCUS if pve_version.startswith(INCUS_PREFIX) else "pve"
 
 
+_BY_DESIGN: Final = typed.DroppedByDesign(ProxmoxReport, PROXMOX_SCRIPTS)
+
+
 def _read(body: bytes) -> tuple[ProxmoxReport, list[str], list[str]]:
     """The report, the values it could not take, and the fields not kept (unknown or by design;
     bash writes "" for an empty error or slug: nothing was dropped then)."""
     quick = typed.decode(body, ProxmoxReport)
     if quick is not None:
-        by_design = typed.dropped_by_design(quick, ProxmoxReport, PROXMOX_SCRIPTS)
-        return quick, [], [path for path in by_design if getattr(quick, path) != ""]
+        return quick, [], [path for path in _BY_DESIGN.of(quick) if getattr(quick, path) != ""]
     raw = require_object(_decode(body))
     report, wrong = lenient.convert(raw, ProxmoxReport)
     by_design = [path for path in dropped_by_design(raw, PROXMOX_SCRIPTS) if raw[path] != ""]
