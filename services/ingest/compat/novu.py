@@ -11,6 +11,7 @@ so it is always replaced by a keyed hash.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable
 from typing import Annotated, Any, Final, TypeVar
 
@@ -232,9 +233,16 @@ adapt_usage: Final = _unwrapped(
 _PROPERTIES: Final = "properties."
 
 
+_VIEWS: Final[dict[type[msgspec.Struct], operator.attrgetter[tuple[Any, ...]]]] = {
+    kind: operator.attrgetter(*kind.__struct_fields__)
+    for kind in (NovuUsage, NovuBeacon, _Identity)
+}
+"""Per event's Struct: its fields read from the properties at once, in its order (C-level)."""
+
+
 def _as(kind: type[S], properties: Any) -> S:
     """One event's view of the (already type-checked) properties."""
-    return kind(**{name: getattr(properties, name) for name in kind.__struct_fields__})
+    return kind(*_VIEWS[kind](properties))
 
 
 def _event_kind(name: str) -> tuple[str, type[msgspec.Struct]]:
@@ -243,13 +251,13 @@ def _event_kind(name: str) -> tuple[str, type[msgspec.Struct]]:
     return event, NovuUsage if event == "usage" else _Identity if event == OTHER else NovuBeacon
 
 
-_OUTSIDE: Final[dict[type[msgspec.Struct], tuple[str, ...]]] = {
-    kind: tuple(
-        name for name in NovuProperties.__struct_fields__ if name not in kind.__struct_fields__
+_OUTSIDE: Final[dict[type[msgspec.Struct], operator.attrgetter[tuple[Any, ...]]]] = {
+    kind: operator.attrgetter(
+        *(name for name in NovuProperties.__struct_fields__ if name not in kind.__struct_fields__)
     )
     for kind in (NovuUsage, NovuBeacon, _Identity)
 }
-"""Per event's Struct: the properties another event's Struct has (unknown fields for this one)."""
+"""Per event's Struct: the properties only another event's Struct has (unknown fields here)."""
 
 
 def _typed_wrapper(body: bytes) -> NovuEvent | None:
@@ -260,9 +268,8 @@ def _typed_wrapper(body: bytes) -> NovuEvent | None:
         return None
     _, kind = _event_kind(wrapper.event)
     properties = wrapper.properties
-    if any(getattr(properties, name) is not None for name in _OUTSIDE[kind]):
-        return None
-    return wrapper
+    outside = _OUTSIDE[kind](properties)
+    return wrapper if outside.count(None) == len(outside) else None
 
 
 _WRAPPED_BY_DESIGN: Final = typed.DroppedByDesign(NovuEvent, NOVU_TELEMETRY)

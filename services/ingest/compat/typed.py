@@ -18,8 +18,10 @@ holds both to the same answers.
 from __future__ import annotations
 
 import functools
+import operator
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -104,26 +106,47 @@ class DroppedByDesign:
     once (a mapping is a tuple of dataclasses: hashing it per request cost a route 5 us)."""
 
     def __init__(self, kind: type[msgspec.Struct], mapping: CompatMapping) -> None:
-        self._paths = tuple(
-            (path, _attributes(kind, parts)) for path, parts in mapping.dropped_parts
-        )
+        paths = []
+        for path, parts in mapping.dropped_parts:
+            names, through_list = _attributes(kind, parts)
+            # A path through no list is read by one attrgetter, in C.
+            read = None if through_list else operator.attrgetter(".".join(names))
+            paths.append((path, names, read))
+        self._paths = tuple(paths)
 
     def of(self, value: msgspec.Struct) -> list[str]:
         """`common.dropped_by_design` of the body `value` was decoded from by `decode` (a field
         of it is not None exactly when the body held a non-null value there)."""
-        return [path for path, names in self._paths if _holds(value, names, 0)]
+        return [path for path, names, read in self._paths if _held(value, names, read)]
 
 
-def _attributes(kind: type[msgspec.Struct], parts: tuple[str, ...]) -> tuple[str, ...]:
+def _held(value: msgspec.Struct, names: tuple[str, ...], read: Callable[[Any], Any] | None) -> bool:
+    if read is None:
+        return _holds(value, names, 0)
+    try:
+        return read(value) is not None
+    except AttributeError:  # an object on the way is absent (None): the names were checked
+        return False
+
+
+def _attributes(kind: type[msgspec.Struct], parts: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """The attribute names along `parts`, and whether a list is on the way."""
     struct: Any = kind
     names: list[str] = []
+    through_list = False
     for part in parts:
         by_name = {f.encode_name: f for f in msgspec.structs.fields(struct)} if struct else {}
         if part not in by_name:
             raise ValueError(f"{'.'.join(parts)} is not a field of {kind.__name__}")
         names.append(by_name[part].name)
-        struct = _struct_in(by_name[part].type)
-    return tuple(names)
+        field_type = by_name[part].type
+        struct = _struct_in(field_type)
+        through_list = through_list or (len(names) < len(parts) and _has_list(field_type))
+    return tuple(names), through_list
+
+
+def _has_list(kind: Any) -> bool:
+    return typing.get_origin(kind) is list or any(_has_list(arg) for arg in typing.get_args(kind))
 
 
 def _struct_in(kind: Any) -> type[msgspec.Struct] | None:
