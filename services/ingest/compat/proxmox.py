@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Final
 
 import msgspec
@@ -81,6 +82,11 @@ class ProxmoxReport(msgspec.Struct, frozen=True, kw_only=True):
     has_arm: bool | None = None
     repo_source: AttrText | None = None
     repo_slug: str | None = None
+
+
+_NUMBERS: Final = tuple(name for name in bashjson.UNITS if name in ProxmoxReport.__struct_fields__)
+"""The report's fields bash may write with a unit; read at once by `_read_numbers`."""
+_read_numbers: Final = operator.attrgetter(*_NUMBERS)
 
 
 def category_for(exit_code: int) -> str:
@@ -174,9 +180,8 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
     assert catalog is not None, "proxmox-scripts.toml is a seed catalog"
 
     numbers = {
-        name: _number(name, getattr(report, name))
-        for name in bashjson.UNITS
-        if name in ProxmoxReport.__struct_fields__
+        name: value if value is None or isinstance(value, int) else _number(name, value)
+        for name, value in zip(_NUMBERS, _read_numbers(report), strict=True)
     }
     status = report.status
     terminal = status in TERMINAL
