@@ -7,10 +7,12 @@ The proof, per body, in C-level calls:
   it does not declare, no value `lenient.convert` would drop;
 - no backslash and no run of more than quickjson.LONGEST_INT digits: the untyped decoders read
   the same values msgspec does (services/ingest/quickjson.py says why);
-- the twin's encoding (`omit_defaults`) holds as many `"` as the body: every key of the body was
-  decoded once into a value other than its default, so none was repeated (msgspec keeps the last
-  copy) and none was null (which `unknown_fields` and the dropped-by-design walk tell apart from
-  absent).
+- the twin's encoding (`omit_defaults`) holds as many `"` as the body. A field absent from the
+  body holds its default object, which the encoding leaves out, so each key and string encoded
+  was in the body; equal counts then leave none over in the body: no key repeated (msgspec keeps
+  the last copy) and none null (which `unknown_fields` and the dropped-by-design walk tell apart
+  from absent). A value sent equal to its default may be left out too (msgspec omits by
+  identity: a small int, not a decoded string): such a body goes the tolerant way.
 Anything else returns None and the adapter goes the tolerant way: tests/unit/test_compat_quick.py
 holds both to the same answers.
 """
@@ -32,7 +34,12 @@ from services.ingest import quickjson
 S = TypeVar("S", bound=msgspec.Struct)
 
 _ENCODE: Final = msgspec.json.Encoder().encode
-_DECODE_ERRORS: Final = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
+_DECODE_ERRORS: Final = (
+    msgspec.DecodeError,
+    msgspec.ValidationError,
+    UnicodeDecodeError,
+    RecursionError,
+)
 
 
 def _retyped(kind: Any) -> Any:
@@ -60,15 +67,18 @@ def _holds_struct(kind: Any) -> bool:
 def twin(kind: type[S]) -> type[S]:
     """A subclass of `kind` that refuses unknown keys, its Structs' fields retyped to their own
     twins, and whose encoding leaves out fields at their defaults."""
+    for field in msgspec.structs.fields(kind):
+        if field.default_factory is not msgspec.NODEFAULT:
+            # An absent field would hold a new object the encoding may keep: the count of
+            # quotes would no longer prove the body held every key encoded.
+            raise TypeError(f"{kind.__name__}.{field.name}: a default_factory has no twin")
     fields = [
         (
             field.name,
             _retyped(field.type),
             msgspec.field(name=field.encode_name)
             if field.required
-            else msgspec.field(default=field.default, name=field.encode_name)
-            if field.default is not msgspec.NODEFAULT
-            else msgspec.field(default_factory=field.default_factory, name=field.encode_name),
+            else msgspec.field(default=field.default, name=field.encode_name),
         )
         for field in msgspec.structs.fields(kind)
         if _holds_struct(field.type)
