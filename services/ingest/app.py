@@ -180,8 +180,10 @@ class Gateway:
         self.metrics.accepted([record.product for record in records])
         if checked.dropped_fields:
             self.metrics.dropped_fields.inc(len(checked.dropped_fields))
-            self.metrics.fields_dropped(checked.drops)
-            self.undeclared.add(checked.undeclared)
+            if checked.drops:  # none when only fields dropped on arrival are listed (compat)
+                self.metrics.fields_dropped(checked.drops)
+            if checked.undeclared:
+                self.undeclared.add(checked.undeclared)
         if len(records) == 1 and not checked.dropped_fields:
             return self._reply(route, 202, ACCEPTED_ONE)
         return self._reply(

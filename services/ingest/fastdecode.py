@@ -80,7 +80,8 @@ def convert_ping(fields: Mapping[str, Any], catalogs: Catalogs) -> Ping | None:
         moment = read_time(sent)
         if moment is None:
             return None
-        fields = {**fields, "sent_at": moment}
+        if moment is not sent:  # an aware datetime is read as it is: no copy then
+            fields = {**fields, "sent_at": moment}
     try:
         loose = msgspec.convert(fields, _Mirror)
     except (msgspec.ValidationError, RecursionError):

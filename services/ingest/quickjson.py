@@ -43,12 +43,17 @@ _DECODE: Final = msgspec.json.Decoder().decode
 _ENCODE: Final = msgspec.json.Encoder().encode
 
 
+def has_long_number(body: bytes) -> bool:
+    """Whether `body` holds a run of more than LONGEST_INT digits (anywhere, strings too)."""
+    return _LONG_NUMBER in body.translate(_DIGITS)
+
+
 def decode(body: bytes) -> Any:
     """The decoded value, or NOT_QUICK."""
     if (
         b"\\" in body
         or body.count(b"{") + body.count(b"[") > MAX_CONTAINERS
-        or _LONG_NUMBER in body.translate(_DIGITS)
+        or has_long_number(body)
     ):
         return NOT_QUICK
     try:

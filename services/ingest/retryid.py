@@ -42,4 +42,4 @@ class RetryIds:
         digest = bytearray(hasher.digest())
         digest[6] = (digest[6] & 0x0F) | 0x80
         digest[8] = (digest[8] & 0x3F) | 0x80
-        return uuid.UUID(bytes=bytes(digest))
+        return msgspec.convert(bytes(digest), uuid.UUID)  # in C: a third of uuid.UUID(bytes=)

@@ -7,12 +7,14 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.catalog import OTHER, load_catalogs
-from schemas.reader import OUT_OF_RANGE, DropCode, Unreadable, read_ping
+from schemas.ping import Ping
+from schemas.reader import OUT_OF_RANGE, DropCode, Unreadable, read_ping, rules_of
 
 CATALOGS = load_catalogs()
 PULSE = CATALOGS.get("pulse")
@@ -311,3 +313,18 @@ def test_any_extra_mistyped_or_out_of_range_optional_field_is_counted(
             assert isinstance(value, bool)
     for key, number in kept.counts.items():
         assert 0 <= number <= PULSE.counts[key].max
+
+
+def test_a_remembered_string_attr_answer_is_the_pattern_s_even_past_the_bound() -> None:
+    catalog = CATALOGS.get("proxmox-scripts")
+    assert catalog is not None
+    rules = rules_of(catalog)
+    key = next(k for k, spec in catalog.attrs.items() if spec.type == "string")
+    pattern = rules.strings[key]
+    values = [f"app-{i}" for i in range(5000)] + ["Not Valid!", "app-1", "Not Valid!"]
+    for value in values:  # more than the memo holds: it starts over, never answers otherwise
+        ping = Ping(product=catalog.product, install_id=uuid.UUID(int=1), event="install")
+        typed = msgspec.structs.replace(ping, attrs={key: value})
+        expected = pattern.fullmatch(value) is not None
+        assert rules.allows(typed) is (expected and rules.allows_envelope(typed))
+        assert len(rules.texts) <= 4096

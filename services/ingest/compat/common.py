@@ -12,7 +12,7 @@ import types
 import typing
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
 
@@ -39,18 +39,35 @@ class CompatContext:
 
 def keyed_uuid(key: bytes, *parts: str) -> uuid.UUID:
     """HMAC-SHA256 of the parts, cut to 128 bits and marked as a version 8 (custom) UUID."""
-    # hmac.digest: the one-shot C HMAC; hmac.new builds a Python object per call (3 % of a route).
-    digest = bytearray(hmac.digest(key, "\x1f".join(parts).encode(), "sha256")[:16])
+    hasher = _keyed(key).copy()  # keyed once: hmac.digest keyed it again for every id
+    hasher.update("\x1f".join(parts).encode())
+    digest = bytearray(hasher.digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x80
     digest[8] = (digest[8] & 0x3F) | 0x80
-    return uuid.UUID(bytes=bytes(digest))
+    # msgspec makes the UUID in C: a third of uuid.UUID(bytes=...)'s time, the same UUID.
+    return msgspec.convert(bytes(digest), uuid.UUID)
+
+
+@functools.lru_cache(maxsize=4)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """HMAC-SHA256 under `key`, before any message: copied per id (1.0 us; hmac.digest 1.5)."""
+    return hmac.new(key, digestmod="sha256")
+
+
+def _client_uuid(raw: str) -> uuid.UUID:
+    """uuid.UUID(raw): by msgspec in C for the forms it reads (hyphenated or not, either case,
+    the same UUID), by uuid.UUID for the others it takes (braces, urn:uuid:)."""
+    try:
+        return msgspec.convert(raw, uuid.UUID)
+    except msgspec.ValidationError:
+        return uuid.UUID(raw)
 
 
 def install_uuid(ctx: CompatContext, product: str, raw: str, *, keep_uuid: bool) -> uuid.UUID:
     """The published install id: the client's UUID when trusted as random, else a keyed hash."""
     if keep_uuid:
         try:
-            return uuid.UUID(raw)
+            return _client_uuid(raw)
         except ValueError:
             pass
     return keyed_uuid(ctx.id_key, product, "install", raw)
@@ -187,6 +204,10 @@ def dropped_by_design(raw: Any, mapping: CompatMapping) -> list[str]:
     return [path for path, parts in mapping.dropped_parts if _present(raw, parts, 0)]
 
 
+BY_DESIGN: Final = "not a field Census keeps for this product"
+"""The reason given for an upstream field dropped on arrival (unknown, or dropped by design)."""
+
+
 def _upstream_path(mapping: CompatMapping, path: str) -> str:
     """`$.attrs.driver` → `$.platform.config.driver`: name the field the client sent."""
     inner = path[2:] if path.startswith("$.") else path
@@ -201,8 +222,11 @@ def finish(
     reads its body (fields it would take as they are by the same quick path as /v1/ping's, tested
     equal); drops and errors name the upstream field."""
     taken = [convert_ping(fields, ctx.catalogs) for fields in pings]
-    if not dropped and None not in taken:  # the common case: nothing to list
-        return Checked(typing.cast(list[Ping], taken), [])
+    if None not in taken:  # the common case: the reader would drop nothing
+        if not dropped:
+            return Checked(typing.cast(list[Ping], taken), [])
+        unique = list(dict.fromkeys(dropped))
+        return Checked(typing.cast(list[Ping], taken), unique, dict.fromkeys(unique, BY_DESIGN))
     reads: list[ReadPing] = []
     for fields, quick in zip(pings, taken, strict=True):
         if quick is not None:
@@ -220,7 +244,7 @@ def finish(
     }
     checked = collect(reads, rename=rename)
     names = dict.fromkeys([*dropped, *checked.dropped_fields])
-    reasons = {name: "not a field Census keeps for this product" for name in dropped}
+    reasons: dict[str, str] = dict.fromkeys(dropped, BY_DESIGN)
     reasons.update(checked.reasons)
     return Checked(checked.pings, list(names), reasons, checked.drops, checked.undeclared)
 

@@ -8,7 +8,7 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, FLOWFUSE
 from schemas.ping import AttrText, Count
-from services.ingest.compat import lenient
+from services.ingest.compat import lenient, typed
 from services.ingest.compat.common import (
     CompatContext,
     InstanceId,
@@ -121,13 +121,25 @@ def _counts(counts: FlowFuseCounts | None) -> dict[str, int | None]:
     return out
 
 
+_BY_DESIGN: Final = typed.DroppedByDesign(FlowFusePing, FLOWFUSE)
+
+
+def _read(body: bytes) -> tuple[FlowFusePing, list[str], list[str]]:
+    """The ping, the values it could not take, and the fields not kept (unknown or by design)."""
+    quick = typed.decode(body, FlowFusePing)
+    if quick is not None:
+        return quick, [], _BY_DESIGN.of(quick)
+    raw = require_object(decode_json(body))
+    ping, wrong = lenient.convert(raw, FlowFusePing)
+    return ping, wrong, unknown_fields(raw, FlowFusePing) + dropped_by_design(raw, FLOWFUSE)
+
+
 def _enabled(flag: FlowFuseEnabled | None) -> bool | None:
     return None if flag is None else flag.enabled
 
 
 def adapt(body: bytes, ctx: CompatContext) -> Checked:
-    raw = require_object(decode_json(body))
-    ping, wrong = lenient.convert(raw, FlowFusePing)
+    ping, wrong, dropped = _read(body)
     os_, env = ping.os or FlowFuseOs(), ping.env or FlowFuseEnv()
     platform = ping.platform or FlowFusePlatform()
     config = platform.config or FlowFuseConfig()
@@ -155,7 +167,6 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
         "attrs": {k: v for k, v in attrs.items() if v is not None},
         "counts": {k: v for k, v in _counts(platform.counts).items() if v is not None},
     }
-    dropped = unknown_fields(raw, FlowFusePing) + dropped_by_design(raw, FLOWFUSE)
     if not (license_.id or "").strip():
         # Community installs send `license.id: ""` (`app.license.get('id') || ''`): nothing to drop.
         dropped = [path for path in dropped if path != LICENSE_ID]

@@ -8,7 +8,7 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, MAESTROHUB
 from schemas.ping import Arch, AttrText, Count, ShortText, UtcTime, Version
-from services.ingest.compat import lenient
+from services.ingest.compat import lenient, typed
 from services.ingest.compat.common import (
     CompatContext,
     InstanceId,
@@ -93,9 +93,21 @@ def _total(group: MaestroHubByType | None, path: str) -> int | None:
     return total
 
 
-def adapt(body: bytes, ctx: CompatContext) -> Checked:
+_BY_DESIGN: Final = typed.DroppedByDesign(MaestroHubReport, MAESTROHUB)
+
+
+def _read(body: bytes) -> tuple[MaestroHubReport, list[str], list[str]]:
+    """The report, the values it could not take, and the fields not kept (unknown or by design)."""
+    quick = typed.decode(body, MaestroHubReport)
+    if quick is not None:
+        return quick, [], _BY_DESIGN.of(quick)
     raw = require_object(decode_json(body))
     report, wrong = lenient.convert(raw, MaestroHubReport)
+    return report, wrong, unknown_fields(raw, MaestroHubReport) + dropped_by_design(raw, MAESTROHUB)
+
+
+def adapt(body: bytes, ctx: CompatContext) -> Checked:
+    report, wrong, dropped = _read(body)
     pipelines = report.pipelines or MaestroHubPipelines()
     uns = report.uns or MaestroHubUns()
     executions = report.executions or MaestroHubExecutions()
@@ -131,5 +143,4 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
         "attrs": {k: v for k, v in attrs.items() if v is not None},
         "counts": {k: v for k, v in counts.items() if v is not None},
     }
-    dropped = unknown_fields(raw, MaestroHubReport) + dropped_by_design(raw, MAESTROHUB)
     return lenient.with_wrong(finish([fields], dropped, MAESTROHUB, ctx), PRODUCT, wrong)

@@ -11,6 +11,7 @@ so it is always replaced by a keyed hash.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable
 from typing import Annotated, Any, Final, TypeVar
 
@@ -26,7 +27,7 @@ from schemas.compat import (
     CompatMapping,
 )
 from schemas.ping import AttrText, Count
-from services.ingest.compat import lenient
+from services.ingest.compat import lenient, typed
 from services.ingest.compat.common import (
     CompatContext,
     decode_json,
@@ -202,11 +203,19 @@ def _unwrapped(
     mapping: CompatMapping,
     build: Callable[[Any, CompatContext, list[str]], dict[str, Any]],
 ) -> Callable[[bytes, CompatContext], Checked]:
+    by_design = typed.DroppedByDesign(kind, mapping)
+
     def adapt(body: bytes, ctx: CompatContext) -> Checked:
-        raw = require_object(decode_json(body))
-        struct, wrong = lenient.convert(raw, kind)
+        quick = typed.decode(body, kind)
+        wrong: list[str] = []
+        if quick is not None:
+            struct = quick
+            dropped = by_design.of(quick)
+        else:
+            raw = require_object(decode_json(body))
+            struct, wrong = lenient.convert(raw, kind)
+            dropped = unknown_fields(raw, kind) + dropped_by_design(raw, mapping)
         fields = build(struct, ctx, wrong)
-        dropped = unknown_fields(raw, kind) + dropped_by_design(raw, mapping)
         return lenient.with_wrong(finish([fields], dropped, mapping, ctx), PRODUCT, wrong)
 
     return adapt
@@ -224,32 +233,72 @@ adapt_usage: Final = _unwrapped(
 _PROPERTIES: Final = "properties."
 
 
+_VIEWS: Final[dict[type[msgspec.Struct], operator.attrgetter[tuple[Any, ...]]]] = {
+    kind: operator.attrgetter(*kind.__struct_fields__)
+    for kind in (NovuUsage, NovuBeacon, _Identity)
+}
+"""Per event's Struct: its fields read from the properties at once, in its order (C-level)."""
+
+
 def _as(kind: type[S], properties: Any) -> S:
     """One event's view of the (already type-checked) properties."""
-    return kind(**{name: getattr(properties, name) for name in kind.__struct_fields__})
+    return kind(*_VIEWS[kind](properties))
+
+
+def _event_kind(name: str) -> tuple[str, type[msgspec.Struct]]:
+    """The catalog event a wrapper's event name stands for, and the Struct of its properties."""
+    event = NOVU_EVENTS.get(name, OTHER)
+    return event, NovuUsage if event == "usage" else _Identity if event == OTHER else NovuBeacon
+
+
+_OUTSIDE: Final[dict[type[msgspec.Struct], operator.attrgetter[tuple[Any, ...]]]] = {
+    kind: operator.attrgetter(
+        *(name for name in NovuProperties.__struct_fields__ if name not in kind.__struct_fields__)
+    )
+    for kind in (NovuUsage, NovuBeacon, _Identity)
+}
+"""Per event's Struct: the properties only another event's Struct has (unknown fields here)."""
+
+
+def _typed_wrapper(body: bytes) -> NovuEvent | None:
+    """The wrapper typed straight from the bytes, if its properties are all its event's own
+    (else `unknown_fields` lists the others in the order sent: the tolerant way says it)."""
+    wrapper = typed.decode(body, NovuEvent)
+    if wrapper is None:
+        return None
+    _, kind = _event_kind(wrapper.event)
+    properties = wrapper.properties
+    outside = _OUTSIDE[kind](properties)
+    return wrapper if outside.count(None) == len(outside) else None
+
+
+_WRAPPED_BY_DESIGN: Final = typed.DroppedByDesign(NovuEvent, NOVU_TELEMETRY)
 
 
 def adapt_wrapped(body: bytes, ctx: CompatContext) -> Checked:
     """POST /compat/novu/telemetry: one of Novu's three events, as its worker posts them."""
-    raw = require_object(decode_json(body))
-    wrapper, wrong = lenient.convert(raw, NovuEvent)
-    event = NOVU_EVENTS.get(wrapper.event, OTHER)
+    raw: Any = None
+    wrong: list[str] = []
+    wrapper = _typed_wrapper(body)
+    if wrapper is None:
+        raw = require_object(decode_json(body))
+        wrapper, wrong = lenient.convert(raw, NovuEvent)
+    event, kind = _event_kind(wrapper.event)
     at = "$." + _PROPERTIES
-    kind: type[msgspec.Struct]
     if event == "usage":
-        kind = NovuUsage
         fields = usage_fields(_as(NovuUsage, wrapper.properties), ctx, at, wrong)
     elif event != OTHER:
-        kind = NovuBeacon
         fields = machine_fields(_as(NovuBeacon, wrapper.properties), event, ctx, at, wrong)
     else:
         # An event Census does not know: counted for its install, its properties not kept.
-        kind = _Identity
         ident = _as(_Identity, wrapper.properties)
         install = _install(ctx, ident.distinct_id, ident.instance_id, at)
         when = _sent_at(ident.timestamp, f"{_PROPERTIES}timestamp", wrong)
         fields = _envelope(install, OTHER, when)
-    dropped = unknown_fields(raw, NovuEvent)
-    dropped += unknown_fields(raw["properties"], kind, _PROPERTIES)
-    dropped += dropped_by_design(raw, NOVU_TELEMETRY)
+    if raw is None:
+        dropped = _WRAPPED_BY_DESIGN.of(wrapper)
+    else:
+        dropped = unknown_fields(raw, NovuEvent)
+        dropped += unknown_fields(raw["properties"], kind, _PROPERTIES)
+        dropped += dropped_by_design(raw, NOVU_TELEMETRY)
     return lenient.with_wrong(finish([fields], dropped, NOVU_TELEMETRY, ctx), PRODUCT, wrong)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Final
 
 import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, PROXMOX_SCRIPTS
 from schemas.ping import AttrText, Count
-from services.ingest.compat import bashjson, lenient
+from services.ingest.compat import bashjson, lenient, typed
 from services.ingest.compat.common import (
     CompatContext,
     InstanceId,
@@ -83,6 +84,11 @@ class ProxmoxReport(msgspec.Struct, frozen=True, kw_only=True):
     repo_slug: str | None = None
 
 
+_NUMBERS: Final = tuple(name for name in bashjson.UNITS if name in ProxmoxReport.__struct_fields__)
+"""The report's fields bash may write with a unit; read at once by `_read_numbers`."""
+_read_numbers: Final = operator.attrgetter(*_NUMBERS)
+
+
 def category_for(exit_code: int) -> str:
     return CATEGORY_BY_CODE.get(exit_code, "unknown")
 
@@ -153,16 +159,29 @@ def _platform(sent: str | None, pve_version: str | None) -> str | None:
     return INCUS if pve_version.startswith(INCUS_PREFIX) else "pve"
 
 
-def adapt(body: bytes, ctx: CompatContext) -> Checked:
+_BY_DESIGN: Final = typed.DroppedByDesign(ProxmoxReport, PROXMOX_SCRIPTS)
+
+
+def _read(body: bytes) -> tuple[ProxmoxReport, list[str], list[str]]:
+    """The report, the values it could not take, and the fields not kept (unknown or by design;
+    bash writes "" for an empty error or slug: nothing was dropped then)."""
+    quick = typed.decode(body, ProxmoxReport)
+    if quick is not None:
+        return quick, [], [path for path in _BY_DESIGN.of(quick) if getattr(quick, path) != ""]
     raw = require_object(_decode(body))
     report, wrong = lenient.convert(raw, ProxmoxReport)
+    by_design = [path for path in dropped_by_design(raw, PROXMOX_SCRIPTS) if raw[path] != ""]
+    return report, wrong, unknown_fields(raw, ProxmoxReport) + by_design
+
+
+def adapt(body: bytes, ctx: CompatContext) -> Checked:
+    report, wrong, dropped = _read(body)
     catalog = ctx.catalogs.get(PRODUCT)
     assert catalog is not None, "proxmox-scripts.toml is a seed catalog"
 
     numbers = {
-        name: _number(name, getattr(report, name))
-        for name in bashjson.UNITS
-        if name in ProxmoxReport.__struct_fields__
+        name: value if value is None or isinstance(value, int) else _number(name, value)
+        for name, value in zip(_NUMBERS, _read_numbers(report), strict=True)
     }
     status = report.status
     terminal = status in TERMINAL
@@ -210,8 +229,5 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
         "attrs": {k: v for k, v in attrs.items() if v is not None},
         "counts": {k: v for k, v in numbers.items() if v is not None},
     }
-    # bash writes "" for an empty error or slug: nothing was dropped then.
-    by_design = [path for path in dropped_by_design(raw, PROXMOX_SCRIPTS) if raw[path] != ""]
-    dropped = unknown_fields(raw, ProxmoxReport) + by_design
     checked = finish([fields], dropped, PROXMOX_SCRIPTS, ctx)
     return lenient.with_wrong(checked, PRODUCT, wrong)

@@ -3,14 +3,13 @@ public schema (the v6 release) to schema_version 10."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
 
-from schemas.catalog import Catalog
 from schemas.compat import PULSE, PULSE_FREE_TIER, PULSE_PAID_TIERS, PULSE_RENAMED
 from schemas.ping import Arch, Count, ShortText, UtcTime, Version
+from services.ingest.compat import pulsequick
 from services.ingest.compat.common import (
     CompatContext,
     InstanceId,
@@ -19,10 +18,10 @@ from services.ingest.compat.common import (
     install_uuid,
     require_object,
 )
+from services.ingest.compat.pulseroutes import ENVELOPE, routes_of
 from services.ingest.validate import Checked
 
 PRODUCT: Final = "pulse"
-_ENVELOPE: Final = ("event", "version", "platform", "os", "arch", "sent_at")
 
 
 class PulsePing(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,9 +52,6 @@ PulseBody: Final = msgspec.defstruct(
 )
 """The documented body: the envelope plus the keys Census renames (the rest pass through)."""
 
-_READ: Final = frozenset(f.encode_name for f in msgspec.structs.fields(PulsePing))
-_FIRST_SCHEMA: Final = ("license_tier", "api_tokens")
-
 
 def _first_schema(raw: dict[str, Any], attrs: dict[str, Any], dropped: list[str]) -> None:
     """paid_license and has_api_tokens from license_tier and api_tokens, unless sent as such.
@@ -84,51 +80,6 @@ def _install_id(ctx: CompatContext, raw: dict[str, Any]) -> Any:
     return None if isinstance(value, str) else value
 
 
-@dataclass(frozen=True, slots=True)
-class _Routes:
-    """Where each key of a Pulse body goes, for one catalog; built once, not per request."""
-
-    attrs: frozenset[str]
-    counts: frozenset[str]
-    renamed: dict[str, str]
-    """Sent key → catalog name, for the keys Census renames (PULSE_RENAMED)."""
-    known: frozenset[str]
-    """Every key read: the envelope's and the catalog's."""
-
-    @classmethod
-    def of(cls, catalog: Catalog) -> _Routes:
-        attrs: set[str] = set()
-        counts: set[str] = set()
-        renamed: dict[str, str] = {}
-        for key in [*catalog.attrs, *catalog.counts, *PULSE_RENAMED]:
-            target = PULSE_RENAMED.get(key)
-            name = target.partition(".")[2] if target else key
-            if key in _READ:
-                continue
-            if name in catalog.attrs:
-                attrs.add(key)
-            elif name in catalog.counts:
-                counts.add(key)
-            else:
-                continue
-            if name != key:
-                renamed[key] = name
-        return cls(frozenset(attrs), frozenset(counts), renamed, _READ | attrs | counts)
-
-
-_ROUTES: dict[int, _Routes] = {}
-_KEEP_ALIVE: list[Catalog] = []
-
-
-def _routes(catalog: Catalog) -> _Routes:
-    # Keyed by identity, as schemas.reader.rules_of: a Catalog holds dicts, so it has no hash.
-    found = _ROUTES.get(id(catalog))
-    if found is None:
-        found = _ROUTES[id(catalog)] = _Routes.of(catalog)
-        _KEEP_ALIVE.append(catalog)  # its id cannot be reused while the table is here
-    return found
-
-
 def _take(raw: dict[str, Any], keys: frozenset[str], renamed: dict[str, str]) -> dict[str, Any]:
     """The non-null values of `keys` in `raw`, under their catalog names."""
     present = raw.keys() & keys
@@ -141,11 +92,15 @@ def _take(raw: dict[str, Any], keys: frozenset[str], renamed: dict[str, str]) ->
 
 
 def adapt(body: bytes, ctx: CompatContext) -> Checked:
-    """Every value goes to the tolerant reader as sent: a wrong one costs that field alone."""
-    raw = require_object(decode_json(body))
+    """A body the catalog takes as it is goes the quick way (pulsequick); in any other, every
+    value goes to the tolerant reader as sent: a wrong one costs that field alone."""
     catalog = ctx.catalogs.get(PRODUCT)
     assert catalog is not None, "pulse.toml is a seed catalog"
-    routes = _routes(catalog)
+    quick = pulsequick.ping(body, ctx, catalog)
+    if quick is not None:
+        return Checked([quick], [])
+    raw = require_object(decode_json(body))
+    routes = routes_of(catalog)
     attrs = _take(raw, routes.attrs, routes.renamed)
     counts = _take(raw, routes.counts, routes.renamed)
     # In the order sent (the reply lists them so); a null is no value, not an unknown field.
@@ -157,7 +112,7 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
     fields: dict[str, Any] = {
         "product": PRODUCT,
         "install_id": _install_id(ctx, raw),
-        **{k: raw[k] for k in _ENVELOPE if raw.get(k) is not None},
+        **{k: raw[k] for k in ENVELOPE[1:] if raw.get(k) is not None},
         "attrs": attrs,
         "counts": counts,
     }
