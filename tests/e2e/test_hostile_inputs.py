@@ -281,7 +281,9 @@ FLOOD_HEAD = (
 RSS_BAR_MB = 400
 """Below the 512 Mi Kubernetes limit with margin. Measured here: 46 MB idle, 224-280 MB peak
 under this flood (and 183-256 MB before the fix in this short run; a longer-serving gateway
-reached 646-688 MB before it, 151-188 MB after: services/common/lifecycle.py)."""
+reached 646-688 MB before it, 151-188 MB after: services/common/lifecycle.py). On a faster
+machine the 0.25 s clock alone let it reach 462-492 MB; collecting sooner while collections find
+much garbage kept it at 249-270 MB."""
 
 
 def rss_mb(pid: int) -> float:

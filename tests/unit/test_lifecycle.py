@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from services.common.lifecycle import FULL_COLLECTION_S, GC_THRESHOLDS, run_service
+from services.common.lifecycle import (
+    BURST_GARBAGE,
+    FULL_COLLECTION_S,
+    GC_THRESHOLDS,
+    run_service,
+)
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
 
 
 class _Node:
@@ -76,3 +87,36 @@ def test_a_batch_worker_runs_without_automatic_collection_but_a_periodic_full_on
     assert run_service(main, batch_worker=True) == 0
     assert seen == [(False, True)], "automatic collection on, or no periodic collection"
     assert gc.isenabled(), "automatic collection is not back on after the service ended"
+
+
+def _full_collections_in(seconds: float, make_garbage: bool) -> int:
+    """Full collections while a served `main` runs `seconds`, making cyclic garbage or not."""
+    stamps: list[float] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            stamps.append(time.monotonic())
+
+    async def main(stop: asyncio.Event) -> int:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if make_garbage:
+                for _ in range(2 * BURST_GARBAGE):
+                    _Cycle()
+            await asyncio.sleep(0.005)
+        return 0
+
+    gc.callbacks.append(seen)
+    try:
+        assert run_service(main, serves_http=True) == 0
+    finally:
+        gc.callbacks.remove(seen)
+    return len(stamps)
+
+
+def test_collections_come_sooner_while_each_finds_much_garbage(restore_gc: None) -> None:
+    # The clock alone allows about 1.2 / 0.25 = 5 full collections; bursts every 0.05 s, 24.
+    quiet = _full_collections_in(1.2, make_garbage=False)
+    flooded = _full_collections_in(1.2, make_garbage=True)
+    assert quiet <= 1.2 / FULL_COLLECTION_S + 1, quiet
+    assert flooded >= 2 * (1.2 / FULL_COLLECTION_S), (quiet, flooded)
