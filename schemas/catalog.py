@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, TypeVar
 
 import msgspec
 import msgspec.structs
@@ -122,6 +122,23 @@ class Catalogs:
     @property
     def products(self) -> tuple[str, ...]:
         return tuple(sorted(self.by_product))
+
+
+_Built = TypeVar("_Built")
+
+
+def per_catalog(build: Callable[[Catalog], _Built]) -> Callable[[Catalog], _Built]:
+    """`build(catalog)` made once per Catalog object and remembered by identity (a Catalog holds
+    dicts, so it has no hash); the table keeps each catalog alive, so its id is never reused."""
+    table: dict[int, tuple[Catalog, _Built]] = {}
+
+    def of(catalog: Catalog) -> _Built:
+        found = table.get(id(catalog))
+        if found is None:
+            found = table[id(catalog)] = (catalog, build(catalog))
+        return found[1]
+
+    return of
 
 
 @functools.cache

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from schemas.catalog import OTHER, Catalog, Catalogs
+from schemas.catalog import OTHER, Catalog, Catalogs, per_catalog
 from schemas.jsonerrors import shown as _shown
 from schemas.ping import KEY_PATTERN, MAX_COUNT, UNKNOWN, AttrValue, Ping
 
@@ -187,16 +187,8 @@ class Rules:
 
 _MEMO: Final = 1024
 _TEXT_MEMO: Final = 4096
-_RULES: dict[int, Rules] = {}
-
-
-def rules_of(catalog: Catalog) -> Rules:
-    # Keyed by identity (a Catalog holds dicts, so it has no hash); the Rules keep the catalog
-    # alive, so its id cannot be reused.
-    found = _RULES.get(id(catalog))
-    if found is None:
-        found = _RULES[id(catalog)] = Rules.of(catalog)
-    return found
+rules_of: Final = per_catalog(Rules.of)
+"""The Rules of a catalog, made once per Catalog."""
 
 
 def is_clean(ping: Ping, catalogs: Catalogs) -> bool:

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from schemas.catalog import Catalog
+from schemas.catalog import Catalog, per_catalog
 from schemas.ping import UNKNOWN, Arch, AttrText, ShortText, Version
 from schemas.ping import Ping as CanonicalPing
 from schemas.reader import Rules, read_time, rules_of
@@ -127,17 +127,8 @@ def _view(name: str, names: list[str]) -> type[msgspec.Struct]:
     return msgspec.defstruct(name, fields, omit_defaults=True, frozen=True, gc=False)
 
 
-_LAYOUTS: dict[int, _Layout] = {}
-_KEEP_ALIVE: list[Catalog] = []
-
-
-def _layout(catalog: Catalog) -> _Layout:
-    # Keyed by identity, as schemas.reader.rules_of: a Catalog holds dicts, so it has no hash.
-    found = _LAYOUTS.get(id(catalog))
-    if found is None:
-        found = _LAYOUTS[id(catalog)] = _Layout.of(catalog)
-        _KEEP_ALIVE.append(catalog)  # its id cannot be reused while the table is here
-    return found
+_layout: Final = per_catalog(_Layout.of)
+"""The quick-path layout of a Pulse catalog, made once per Catalog."""
 
 
 def ping(body: bytes, ctx: CompatContext, catalog: Catalog) -> CanonicalPing | None:

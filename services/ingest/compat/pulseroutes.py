@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from schemas.catalog import Catalog
+from schemas.catalog import Catalog, per_catalog
 from schemas.compat import PULSE_RENAMED
 
 ENVELOPE: Final = ("install_id", "event", "version", "platform", "os", "arch", "sent_at")
@@ -51,14 +51,5 @@ class PulseRoutes:
         return self.renamed.get(key, key)
 
 
-_ROUTES: dict[int, PulseRoutes] = {}
-_KEEP_ALIVE: list[Catalog] = []
-
-
-def routes_of(catalog: Catalog) -> PulseRoutes:
-    # Keyed by identity, as schemas.reader.rules_of: a Catalog holds dicts, so it has no hash.
-    found = _ROUTES.get(id(catalog))
-    if found is None:
-        found = _ROUTES[id(catalog)] = PulseRoutes.of(catalog)
-        _KEEP_ALIVE.append(catalog)  # its id cannot be reused while the table is here
-    return found
+routes_of: Final = per_catalog(PulseRoutes.of)
+"""The key routing of a Pulse catalog, made once per Catalog."""
