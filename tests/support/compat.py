@@ -236,3 +236,26 @@ ROUTE_BODIES: Final = {
     "/compat/novu/usage": novu_usage_body,
     "/compat/maestrohub/report": maestrohub_body,
 }
+
+
+def adapt_outcome(
+    adapt: Any, body: bytes, context: Any, received_at: Any, retry_ids: Any
+) -> tuple[str, Any]:
+    """What a compat adapter makes of `body`, in full: its refusal, or the pings, the records
+    published (the id derived from the ping's content included) and what it reports back."""
+    import msgspec
+
+    from services.ingest.validate import Rejection, to_record
+
+    try:
+        checked = adapt(body, context)
+    except Rejection as rejection:
+        return "refused", rejection
+    return "checked", (
+        [msgspec.structs.asdict(p) for p in checked.pings],
+        [msgspec.structs.asdict(to_record(p, received_at, retry_ids)) for p in checked.pings],
+        checked.dropped_fields,
+        checked.reasons,
+        checked.drops,
+        checked.undeclared,
+    )

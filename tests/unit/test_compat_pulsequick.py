@@ -21,7 +21,7 @@ from services.ingest.compat import pulse, pulsequick
 from services.ingest.compat.common import CompatContext
 from services.ingest.compat.pulseroutes import FIRST_SCHEMA, READ, routes_of
 from services.ingest.retryid import RetryIds
-from services.ingest.validate import Rejection, to_record
+from tests.support.compat import adapt_outcome
 
 CATALOGS = load_catalogs()
 _PULSE = CATALOGS.get("pulse")
@@ -37,18 +37,7 @@ ALIASES = sorted(set(ROUTES.renamed.values()))
 
 
 def _outcome(body: bytes) -> tuple[str, Any]:
-    try:
-        checked = pulse.adapt(body, CONTEXT)
-    except Rejection as rejection:
-        return "refused", rejection
-    return "checked", (
-        [msgspec.structs.asdict(p) for p in checked.pings],
-        [msgspec.structs.asdict(to_record(p, RECEIVED_AT, RETRY_IDS)) for p in checked.pings],
-        checked.dropped_fields,
-        checked.reasons,
-        checked.drops,
-        checked.undeclared,
-    )
+    return adapt_outcome(pulse.adapt, body, CONTEXT, RECEIVED_AT, RETRY_IDS)
 
 
 def _both(body: bytes) -> tuple[bool, tuple[str, Any], tuple[str, Any]]:

@@ -23,8 +23,8 @@ from services.ingest.compat import common, pulsequick, typed
 from services.ingest.compat.common import CompatContext
 from services.ingest.compat.registry import ROUTES
 from services.ingest.retryid import RetryIds
-from services.ingest.validate import Checked, Rejection, to_record
 from tests.support import compat
+from tests.support.compat import adapt_outcome
 
 CATALOGS = load_catalogs()
 _PULSE = CATALOGS.get("pulse")
@@ -115,19 +115,7 @@ BODIES = list(_bodies())
 
 
 def _outcome(route: Any, body: bytes) -> tuple[str, Any]:
-    try:
-        checked: Checked = route.adapt(body, CONTEXT)
-    except Rejection as rejection:
-        return "refused", rejection
-    return "checked", (
-        [msgspec.structs.asdict(p) for p in checked.pings],
-        # What is published, the id derived from the ping's content included.
-        [msgspec.structs.asdict(to_record(p, RECEIVED_AT, RETRY_IDS)) for p in checked.pings],
-        checked.dropped_fields,
-        checked.reasons,
-        checked.drops,
-        checked.undeclared,
-    )
+    return adapt_outcome(route.adapt, body, CONTEXT, RECEIVED_AT, RETRY_IDS)
 
 
 def switch_off_quick_paths(monkeypatch: pytest.MonkeyPatch) -> None:

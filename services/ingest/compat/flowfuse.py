@@ -8,18 +8,15 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, FLOWFUSE
 from schemas.ping import AttrText, Count
-from services.ingest.compat import lenient, typed
+from services.ingest.compat import lenient
 from services.ingest.compat.common import (
     CompatContext,
     InstanceId,
-    decode_json,
-    dropped_by_design,
     finish,
     install_uuid,
-    require_object,
-    unknown_fields,
 )
 from services.ingest.compat.names import arch_name, os_name
+from services.ingest.compat.structread import StructReader
 from services.ingest.validate import Checked
 
 PRODUCT: Final = "flowfuse"
@@ -121,17 +118,8 @@ def _counts(counts: FlowFuseCounts | None) -> dict[str, int | None]:
     return out
 
 
-_BY_DESIGN: Final = typed.DroppedByDesign(FlowFusePing, FLOWFUSE)
-
-
-def _read(body: bytes) -> tuple[FlowFusePing, list[str], list[str]]:
-    """The ping, the values it could not take, and the fields not kept (unknown or by design)."""
-    quick = typed.decode(body, FlowFusePing)
-    if quick is not None:
-        return quick, [], _BY_DESIGN.of(quick)
-    raw = require_object(decode_json(body))
-    ping, wrong = lenient.convert(raw, FlowFusePing)
-    return ping, wrong, unknown_fields(raw, FlowFusePing) + dropped_by_design(raw, FLOWFUSE)
+_read: Final = StructReader(FlowFusePing, FLOWFUSE)
+"""The ping, the values it could not take, and the fields not kept (unknown or by design)."""
 
 
 def _enabled(flag: FlowFuseEnabled | None) -> bool | None:

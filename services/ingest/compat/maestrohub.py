@@ -8,18 +8,15 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, MAESTROHUB
 from schemas.ping import Arch, AttrText, Count, ShortText, UtcTime, Version
-from services.ingest.compat import lenient, typed
+from services.ingest.compat import lenient
 from services.ingest.compat.common import (
     CompatContext,
     InstanceId,
-    decode_json,
-    dropped_by_design,
     finish,
     install_uuid,
-    require_object,
     sent_at,
-    unknown_fields,
 )
+from services.ingest.compat.structread import StructReader
 from services.ingest.validate import Checked, Rejection
 
 PRODUCT: Final = "maestrohub"
@@ -93,17 +90,8 @@ def _total(group: MaestroHubByType | None, path: str) -> int | None:
     return total
 
 
-_BY_DESIGN: Final = typed.DroppedByDesign(MaestroHubReport, MAESTROHUB)
-
-
-def _read(body: bytes) -> tuple[MaestroHubReport, list[str], list[str]]:
-    """The report, the values it could not take, and the fields not kept (unknown or by design)."""
-    quick = typed.decode(body, MaestroHubReport)
-    if quick is not None:
-        return quick, [], _BY_DESIGN.of(quick)
-    raw = require_object(decode_json(body))
-    report, wrong = lenient.convert(raw, MaestroHubReport)
-    return report, wrong, unknown_fields(raw, MaestroHubReport) + dropped_by_design(raw, MAESTROHUB)
+_read: Final = StructReader(MaestroHubReport, MAESTROHUB)
+"""The report, the values it could not take, and the fields not kept (unknown or by design)."""
 
 
 def adapt(body: bytes, ctx: CompatContext) -> Checked:

@@ -39,6 +39,7 @@ from services.ingest.compat.common import (
     unknown_fields,
 )
 from services.ingest.compat.names import os_name
+from services.ingest.compat.structread import StructReader
 from services.ingest.validate import Checked, Rejection
 
 PRODUCT: Final = "novu"
@@ -203,18 +204,10 @@ def _unwrapped(
     mapping: CompatMapping,
     build: Callable[[Any, CompatContext, list[str]], dict[str, Any]],
 ) -> Callable[[bytes, CompatContext], Checked]:
-    by_design = typed.DroppedByDesign(kind, mapping)
+    read = StructReader(kind, mapping)
 
     def adapt(body: bytes, ctx: CompatContext) -> Checked:
-        quick = typed.decode(body, kind)
-        wrong: list[str] = []
-        if quick is not None:
-            struct = quick
-            dropped = by_design.of(quick)
-        else:
-            raw = require_object(decode_json(body))
-            struct, wrong = lenient.convert(raw, kind)
-            dropped = unknown_fields(raw, kind) + dropped_by_design(raw, mapping)
+        struct, wrong, dropped = read(body)
         fields = build(struct, ctx, wrong)
         return lenient.with_wrong(finish([fields], dropped, mapping, ctx), PRODUCT, wrong)
 
