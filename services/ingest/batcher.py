@@ -3,9 +3,14 @@
 aiokafka's `send()` costs a future, a partitioner call, an accumulator append and a metadata
 object per record, about half of ingest's time on a batch request. Here records are appended
 straight to an open record batch of their partition, and everything appended to one batch shares
-one future. A partition's batch is handed to the producer as soon as the producer takes it
-(`send_batch` waits while the partition's previous batch is still queued); what arrives meanwhile
-fills the next one, so batches grow with the load as with a linger, without waiting when idle.
+one future.
+
+Each partition has at most one batch with the producer at a time. The next one fills while the
+broker answers for the previous, and is handed over the moment that answer comes, so batches grow
+with the load as with a linger, without waiting when idle. The hand-over is a plain call, not a
+task per partition waiting in `send_batch` for aiokafka's queue to drain: that wait (a task
+wake-up, an `asyncio.wait` with its timer, a shield) per batch was about a fifth of a /v1/ping
+request, whose batches hold one or two records each.
 
 The publish deadline is kept here too, one timer per batch: `answer` resolves when the broker
 acknowledged, failed, or at the latest `deadline_s` after the batch opened. Every request in the
@@ -16,22 +21,65 @@ batch joined it after it opened, so none waits longer than its deadline; a scope
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import copy
+import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, ProducerClosed
+from aiokafka.structs import TopicPartition
 
 
 class DeadlinePassed(KafkaError):  # type: ignore[misc]  # aiokafka is untyped
     """The broker did not acknowledge within the publish deadline (it still may, later)."""
 
 
+class BatchSink(Protocol):
+    """Where sealed record batches go: the producer's queue, one call per batch."""
+
+    def create_batch(self) -> Any:
+        """An empty record batch builder (`append(key=, value=, timestamp=)`, `close()`)."""
+        ...
+
+    def enqueue(self, builder: Any, partition: int) -> asyncio.Future[Any]:
+        """Queue a closed batch for sending; the future is the broker's answer. Raises
+        KafkaError if the producer takes nothing more."""
+        ...
+
+
+class ProducerSink:
+    """aiokafka's producer as a BatchSink: `send_batch` without its wait for the partition's
+    queue, which never applies here (a partition's next batch comes only after the previous
+    one's answer). It calls the accumulator as `send_batch` does; aiokafka is pinned by the lock
+    and tests/integration/test_ingest_batcher_kafka.py runs this against a real broker."""
+
+    def __init__(self, producer: Any, topic: str) -> None:
+        self._producer = producer
+        self._accumulator = producer._message_accumulator
+        self._partitions: dict[int, TopicPartition] = {}
+        self._topic = topic
+
+    def create_batch(self) -> Any:
+        return self._producer.create_batch()
+
+    def enqueue(self, builder: Any, partition: int) -> asyncio.Future[Any]:
+        accumulator = self._accumulator
+        if accumulator._closed:
+            raise ProducerClosed()
+        if accumulator._exception is not None:
+            raise copy.copy(accumulator._exception)
+        tp = self._partitions.get(partition)
+        if tp is None:
+            tp = self._partitions[partition] = TopicPartition(self._topic, partition)
+        future: asyncio.Future[Any] = accumulator._append_batch(builder, tp).future
+        return future
+
+
 @dataclass(slots=True, eq=False)
 class Pending:
-    """An open record batch: `acked` is the broker's outcome (the in-flight budget follows it);
+    """A record batch: `acked` is the broker's outcome (the in-flight budget follows it);
     `answer` is what requests wait on (that outcome, or DeadlinePassed, whichever comes first)."""
 
     builder: Any
@@ -61,13 +109,6 @@ def _expire(answer: asyncio.Future[None]) -> None:
         answer.set_exception(DeadlinePassed())
 
 
-@dataclass(slots=True)
-class _Partition:
-    queue: deque[Pending] = field(default_factory=deque)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-
-
 def _settle(ours: asyncio.Future[None], theirs: asyncio.Future[Any]) -> None:
     if ours.done():
         return
@@ -79,12 +120,18 @@ def _settle(ours: asyncio.Future[None], theirs: asyncio.Future[Any]) -> None:
         ours.set_result(None)
 
 
-class PartitionBatcher:
-    """Appends records to per-partition batches of `producer` for `topic`; `async with`."""
+@dataclass(slots=True)
+class _Partition:
+    queue: deque[Pending] = field(default_factory=deque)  # waiting; the last one is open
+    sent: Pending | None = None  # with the producer, not answered yet
+    scheduled: bool = False  # a hand-over is due on the next loop iteration
 
-    def __init__(self, producer: Any, topic: str, *, deadline_s: float) -> None:
-        self._producer = producer
-        self._topic = topic
+
+class PartitionBatcher:
+    """Appends records to per-partition batches handed to `sink`, one per partition at a time."""
+
+    def __init__(self, sink: BatchSink, *, deadline_s: float) -> None:
+        self._sink = sink
         self._deadline_s = deadline_s
         self._partitions: dict[int, _Partition] = {}
         self._closing = False
@@ -96,7 +143,6 @@ class PartitionBatcher:
         state = self._partitions.get(partition)
         if state is None:
             state = self._partitions[partition] = _Partition()
-            state.task = asyncio.create_task(self._hand_over(partition, state))
         batch = state.queue[-1] if state.queue else None
         if (
             batch is None
@@ -110,56 +156,52 @@ class PartitionBatcher:
                 raise KafkaError("a record larger than CENSUS_INGEST_KAFKA_BATCH_BYTES")
             state.queue.append(batch)
         batch.records += 1
-        state.wake.set()
+        if state.sent is None and not state.scheduled:
+            # On the next iteration, so that the records of requests read in this one join.
+            state.scheduled = True
+            asyncio.get_running_loop().call_soon(self._hand_over, partition, state)
         return batch
 
     def _open(self) -> Pending:
         loop = asyncio.get_running_loop()
-        pending = Pending(self._producer.create_batch(), loop.create_future(), loop.create_future())
+        pending = Pending(self._sink.create_batch(), loop.create_future(), loop.create_future())
         timer = loop.call_later(self._deadline_s, _expire, pending.answer)
         pending.acked.add_done_callback(_answer(pending, timer))
         return pending
 
-    async def _hand_over(self, partition: int, state: _Partition) -> None:
-        """Give the partition's batches to the producer, oldest first, one at a time."""
-        while True:
-            if not state.queue:
-                if self._closing:
-                    return
-                state.wake.clear()
-                await state.wake.wait()
-                continue
-            batch = state.queue[0]
+    def _hand_over(self, partition: int, state: _Partition) -> None:
+        """Give the partition's oldest batch to the producer, unless it holds one already."""
+        state.scheduled = False
+        while state.sent is None and state.queue:
+            batch = state.queue.popleft()
             batch.sealed = True
             batch.builder.close()
-            state.queue.popleft()
             try:
-                sent = await self._producer.send_batch(
-                    batch.builder, self._topic, partition=partition
-                )
-            except asyncio.CancelledError:
-                if not batch.acked.done():
-                    batch.acked.set_exception(KafkaError("the publisher stopped"))
-                raise
+                answer = self._sink.enqueue(batch.builder, partition)
             except Exception as exc:
                 if not batch.acked.done():
                     batch.acked.set_exception(exc)
-                continue
-            sent.add_done_callback(lambda theirs, ours=batch.acked: _settle(ours, theirs))
+                continue  # this batch failed; the next one may still go
+            state.sent = batch
+            answer.add_done_callback(functools.partial(self._answered, partition, batch))
+
+    def _answered(self, partition: int, batch: Pending, theirs: asyncio.Future[Any]) -> None:
+        _settle(batch.acked, theirs)
+        state = self._partitions[partition]
+        state.sent = None
+        self._hand_over(partition, state)
 
     async def close(self, timeout_s: float) -> None:
-        """Hand every batch over (within `timeout_s`), then stop; later appends are refused."""
+        """Hand every batch over and wait for the answers (within `timeout_s`); later appends
+        are refused, and what is still waiting then fails."""
         self._closing = True
-        tasks = [s.task for s in self._partitions.values() if s.task is not None]
-        for state in self._partitions.values():
-            state.wake.set()
-        if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=timeout_s)
-            for task in pending:
-                task.cancel()
-            for task in pending:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        outcomes = [
+            batch.acked
+            for state in self._partitions.values()
+            for batch in (*state.queue, *([state.sent] if state.sent else []))
+        ]
+        if outcomes:  # each answer hands the partition's next batch over
+            await asyncio.wait(outcomes, timeout=timeout_s)
         for state in self._partitions.values():
             for batch in state.queue:
                 if not batch.acked.done():

@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.record import PingRecord, encode_record, record_key
 from services.common.topics import TopicSpec, ensure_topics
-from services.ingest.batcher import DeadlinePassed, PartitionBatcher, Pending
+from services.ingest.batcher import DeadlinePassed, PartitionBatcher, Pending, ProducerSink
 from services.ingest.config import IngestSettings
 from services.ingest.partition import partition_for
 
@@ -135,7 +135,7 @@ class KafkaPublisher:
     async def _run(self) -> None:
         self._producer = await self._connect()
         self._batcher = PartitionBatcher(
-            self._producer, self._topic, deadline_s=self._settings.publish_timeout_s
+            ProducerSink(self._producer, self._topic), deadline_s=self._settings.publish_timeout_s
         )
         while True:
             await self._probe()

@@ -1,4 +1,5 @@
-"""PartitionBatcher against a fake producer: order, batch boundaries, acks and failures."""
+"""PartitionBatcher against a fake sink: order, batch boundaries, one batch per partition with
+the producer at a time, acks and failures."""
 
 from __future__ import annotations
 
@@ -28,24 +29,29 @@ class FakeBuilder:
         self.closed = True
 
 
-class FakeProducer:
-    """Hands batches over like aiokafka: one at a time per partition; acks when told to."""
+class FakeSink:
+    """Takes batches like aiokafka's queue; acks when told to; checks that a partition never
+    has two batches with it at once."""
 
     def __init__(self, capacity: int = 3) -> None:
         self.capacity = capacity
         self.sent: list[tuple[int, list[tuple[bytes, bytes]]]] = []
         self.acks: list[asyncio.Future[Any]] = []
         self.refuse: Exception | None = None
+        self.holding: set[int] = set()
 
     def create_batch(self) -> FakeBuilder:
         return FakeBuilder(self.capacity)
 
-    async def send_batch(self, batch: FakeBuilder, topic: str, *, partition: int) -> Any:
-        assert batch.closed and topic == "t"
+    def enqueue(self, builder: FakeBuilder, partition: int) -> asyncio.Future[Any]:
+        assert builder.closed
         if self.refuse is not None:
             raise self.refuse
-        self.sent.append((partition, batch.records))
+        assert partition not in self.holding, "a second batch before the first was answered"
+        self.holding.add(partition)
+        self.sent.append((partition, builder.records))
         ack: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        ack.add_done_callback(lambda _: self.holding.discard(partition))
         self.acks.append(ack)
         return ack
 
@@ -56,14 +62,15 @@ async def settle() -> None:
 
 
 async def test_records_keep_their_order_and_share_a_future_per_batch() -> None:
-    producer = FakeProducer(capacity=3)
-    batcher = PartitionBatcher(producer, "t", deadline_s=5.0)
+    producer = FakeSink(capacity=3)
+    batcher = PartitionBatcher(producer, deadline_s=5.0)
     futures = [batcher.append(0, b"k", bytes([i])) for i in range(5)]
     other = batcher.append(1, b"j", b"x")
+    assert producer.sent == []  # handed over on the next iteration, not inside append
     await settle()
+    # Partition 0's second batch waits for the answer to its first.
     assert [(p, [v for _, v in r]) for p, r in producer.sent] == [
         (0, [b"\x00", b"\x01", b"\x02"]),
-        (0, [b"\x03", b"\x04"]),
         (1, [b"x"]),
     ]
     assert futures[0] is futures[2] and futures[3] is futures[4] and futures[2] is not futures[3]
@@ -71,7 +78,8 @@ async def test_records_keep_their_order_and_share_a_future_per_batch() -> None:
     await settle()
     assert futures[0].acked.done() and not futures[3].acked.done() and not other.acked.done()
     assert futures[0].answer.result() is None and not futures[3].answer.done()
-    producer.acks[1].set_exception(KafkaError("broker said no"))
+    assert [v for _, v in producer.sent[2][1]] == [b"\x03", b"\x04"]
+    producer.acks[2].set_exception(KafkaError("broker said no"))
     await settle()
     assert isinstance(futures[3].acked.exception(), KafkaError)
     assert isinstance(futures[3].answer.exception(), KafkaError)
@@ -79,8 +87,8 @@ async def test_records_keep_their_order_and_share_a_future_per_batch() -> None:
 
 
 async def test_a_refused_hand_over_fails_its_records_and_the_next_batch_still_goes() -> None:
-    producer = FakeProducer()
-    batcher = PartitionBatcher(producer, "t", deadline_s=5.0)
+    producer = FakeSink()
+    batcher = PartitionBatcher(producer, deadline_s=5.0)
     producer.refuse = KafkaError("timed out waiting for the previous batch")
     first = batcher.append(0, b"k", b"a")
     await settle()
@@ -93,18 +101,21 @@ async def test_a_refused_hand_over_fails_its_records_and_the_next_batch_still_go
 
 
 async def test_close_hands_everything_over_and_refuses_more() -> None:
-    producer = FakeProducer()
-    batcher = PartitionBatcher(producer, "t", deadline_s=5.0)
-    batcher.append(2, b"k", b"a")
-    await batcher.close(1.0)
-    assert producer.sent == [(2, [(b"k", b"a")])]
+    producer = FakeSink()
+    batcher = PartitionBatcher(producer, deadline_s=5.0)
+    pending = batcher.append(2, b"k", b"a")
+    closing = asyncio.create_task(batcher.close(1.0))
+    await settle()
+    producer.acks[0].set_result(None)
+    await closing
+    assert producer.sent == [(2, [(b"k", b"a")])] and pending.acked.result() is None
     with pytest.raises(KafkaError):
         batcher.append(2, b"k", b"b")
 
 
 async def test_the_answer_comes_by_the_deadline_and_the_ack_still_counts_after_it() -> None:
-    producer = FakeProducer()
-    batcher = PartitionBatcher(producer, "t", deadline_s=0.05)
+    producer = FakeSink()
+    batcher = PartitionBatcher(producer, deadline_s=0.05)
     pending = batcher.append(0, b"k", b"a")
     async with asyncio.timeout(2.0):
         with pytest.raises(DeadlinePassed):
@@ -118,8 +129,8 @@ async def test_the_answer_comes_by_the_deadline_and_the_ack_still_counts_after_i
 
 
 async def test_an_ack_before_the_deadline_answers_at_once() -> None:
-    producer = FakeProducer()
-    batcher = PartitionBatcher(producer, "t", deadline_s=0.05)
+    producer = FakeSink()
+    batcher = PartitionBatcher(producer, deadline_s=0.05)
     pending = batcher.append(0, b"k", b"a")
     await settle()
     producer.acks[0].set_result(None)
@@ -128,3 +139,19 @@ async def test_an_ack_before_the_deadline_answers_at_once() -> None:
     await asyncio.sleep(0.1)  # past the deadline: the timer was cancelled, nothing changes
     assert pending.answer.result() is None
     await batcher.close(1.0)
+
+
+async def test_close_waits_for_each_answer_and_hands_the_next_batch_over_after_it() -> None:
+    producer = FakeSink(capacity=1)
+    batcher = PartitionBatcher(producer, deadline_s=5.0)
+    first, second = batcher.append(0, b"k", b"a"), batcher.append(0, b"k", b"b")
+    closing = asyncio.create_task(batcher.close(5.0))
+    await settle()
+    assert producer.sent == [(0, [(b"k", b"a")])] and not closing.done()
+    producer.acks[0].set_result(None)
+    await settle()
+    assert producer.sent[1] == (0, [(b"k", b"b")]) and not closing.done()
+    producer.acks[1].set_result(None)
+    async with asyncio.timeout(2.0):
+        await closing
+    assert first.acked.result() is None and second.acked.result() is None
