@@ -77,6 +77,16 @@ class ProducerSink:
         return future
 
 
+class SharedAnswer(asyncio.Future[None]):
+    """A future that every request of a batch awaits directly. One waiter's cancellation must
+    not cancel it for the others; `asyncio.shield` gave that at a future and two callbacks per
+    request, here it is refused once: a cancelled waiter's CancelledError comes when the answer
+    does, by the publish deadline at the latest."""
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
+
+
 @dataclass(slots=True, eq=False)
 class Pending:
     """A record batch: `acked` is the broker's outcome (the in-flight budget follows it);
@@ -84,19 +94,23 @@ class Pending:
 
     builder: Any
     acked: asyncio.Future[None]
-    answer: asyncio.Future[None]
+    answer: SharedAnswer
     sealed: bool = False
     records: int = 0
 
 
-def _answer(pending: Pending, timer: asyncio.TimerHandle) -> Callable[[asyncio.Future[None]], None]:
+def _answer(
+    pending: Pending, timer: asyncio.TimerHandle, released: Callable[[int], None]
+) -> Callable[[asyncio.Future[None]], None]:
     def on_acked(acked: asyncio.Future[None]) -> None:
         timer.cancel()
+        released(pending.records)
+        error = None if acked.cancelled() else acked.exception()  # retrieved, whoever waits
         if pending.answer.done():
             return
         if acked.cancelled():
             pending.answer.set_exception(KafkaError("the producer dropped the batch"))
-        elif (error := acked.exception()) is not None:
+        elif error is not None:
             pending.answer.set_exception(error)
         else:
             pending.answer.set_result(None)
@@ -104,7 +118,11 @@ def _answer(pending: Pending, timer: asyncio.TimerHandle) -> Callable[[asyncio.F
     return on_acked
 
 
-def _expire(answer: asyncio.Future[None]) -> None:
+def _nothing(_records: int) -> None:
+    pass
+
+
+def _expire(answer: SharedAnswer) -> None:
     if not answer.done():
         answer.set_exception(DeadlinePassed())
 
@@ -130,9 +148,17 @@ class _Partition:
 class PartitionBatcher:
     """Appends records to per-partition batches handed to `sink`, one per partition at a time."""
 
-    def __init__(self, sink: BatchSink, *, deadline_s: float) -> None:
+    def __init__(
+        self,
+        sink: BatchSink,
+        *,
+        deadline_s: float,
+        released: Callable[[int], None] = _nothing,
+    ) -> None:
+        """`released(n)`: a batch of n records got its outcome (the in-flight budget)."""
         self._sink = sink
         self._deadline_s = deadline_s
+        self._released = released
         self._partitions: dict[int, _Partition] = {}
         self._closing = False
 
@@ -164,9 +190,9 @@ class PartitionBatcher:
 
     def _open(self) -> Pending:
         loop = asyncio.get_running_loop()
-        pending = Pending(self._sink.create_batch(), loop.create_future(), loop.create_future())
+        pending = Pending(self._sink.create_batch(), loop.create_future(), SharedAnswer(loop=loop))
         timer = loop.call_later(self._deadline_s, _expire, pending.answer)
-        pending.acked.add_done_callback(_answer(pending, timer))
+        pending.acked.add_done_callback(_answer(pending, timer, self._released))
         return pending
 
     def _hand_over(self, partition: int, state: _Partition) -> None:

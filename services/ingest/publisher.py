@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.record import PingRecord, encode_record, record_key
 from services.common.topics import TopicSpec, ensure_topics
-from services.ingest.batcher import DeadlinePassed, PartitionBatcher, Pending, ProducerSink
+from services.ingest.batcher import DeadlinePassed, PartitionBatcher, ProducerSink, SharedAnswer
 from services.ingest.config import IngestSettings
 from services.ingest.partition import partition_for
 
@@ -73,6 +73,7 @@ class KafkaPublisher:
         self._task: asyncio.Task[None] | None = None
         self._batcher: PartitionBatcher | None = None
         self._closed = False
+        self._partitions: list[int] = []
 
     @property
     def inflight(self) -> int:
@@ -134,20 +135,25 @@ class KafkaPublisher:
 
     async def _run(self) -> None:
         self._producer = await self._connect()
+        cluster = self._producer.client.cluster
+        self._on_metadata(cluster)
+        cluster.add_listener(self._on_metadata)
         self._batcher = PartitionBatcher(
-            ProducerSink(self._producer, self._topic), deadline_s=self._settings.publish_timeout_s
+            ProducerSink(self._producer, self._topic),
+            deadline_s=self._settings.publish_timeout_s,
+            released=self._release,
         )
         while True:
             await self._probe()
             await asyncio.sleep(self._settings.kafka_probe_s)
 
-    def _releaser(self, records: int) -> Callable[[asyncio.Future[Any]], None]:
-        def release(future: asyncio.Future[Any]) -> None:
-            self._inflight -= records
-            if not future.cancelled():
-                future.exception()  # retrieved here even when the request gave up waiting
+    def _on_metadata(self, cluster: Any) -> None:
+        """The topic's partitions, sorted, read once per metadata update, not per request."""
+        known = cluster.partitions_for_topic(self._topic)
+        self._partitions = sorted(known) if known else []
 
-        return release
+    def _release(self, records: int) -> None:
+        self._inflight -= records
 
     async def publish(self, records: Sequence[PingRecord], timeout_s: float) -> None:
         """`timeout_s` is the batcher's deadline (settings.publish_timeout_s), one per batch."""
@@ -158,30 +164,24 @@ class KafkaPublisher:
         if self._inflight + count > self._settings.inflight_max:
             raise PublishUnavailable("too many pings waiting for Kafka")
         # Partitions chosen as the producer's partitioner would (services.ingest.partition).
-        known = self._producer.client.cluster.partitions_for_topic(self._topic)
-        if not known:
+        partitions = self._partitions
+        if not partitions:
             raise PublishUnavailable("no metadata for the topic yet")
-        partitions = sorted(known)
-        self._inflight += count
-        # The batches this request's records went into, with how many records each.
-        batches: dict[Pending, int] = {}
+        # The budget holds every record appended until its batch's outcome (`_release`).
+        answers: dict[SharedAnswer, None] = {}
         try:
             for record in records:
                 key = record_key(record)
                 pending = batcher.append(partition_for(key, partitions), key, encode_record(record))
-                batches[pending] = batches.get(pending, 0) + 1
+                self._inflight += 1
+                answers[pending.answer] = None
         except KafkaError as exc:
             raise PublishUnavailable(f"Kafka refused the records: {type(exc).__name__}") from None
-        finally:
-            # Records never handed over are released now; the others when the broker answers.
-            self._inflight -= count - sum(batches.values())
-            for pending, held in batches.items():
-                pending.acked.add_done_callback(self._releaser(held))
-        answers = [pending.answer for pending in batches]
-        # Shielded: a caller's cancellation must not cancel the answer other requests share.
+        # Awaited directly: a SharedAnswer refuses the cancellation of one waiter.
         if len(answers) == 1:
+            (answer,) = answers
             with contextlib.suppress(Exception):
-                await asyncio.shield(answers[0])
+                await answer
         else:
             await asyncio.wait(answers)
         for answer in answers:

@@ -155,3 +155,42 @@ async def test_close_waits_for_each_answer_and_hands_the_next_batch_over_after_i
     async with asyncio.timeout(2.0):
         await closing
     assert first.acked.result() is None and second.acked.result() is None
+
+
+async def test_one_waiter_cancelled_leaves_the_answer_to_the_others() -> None:
+    producer = FakeSink()
+    batcher = PartitionBatcher(producer, deadline_s=5.0)
+    pending = batcher.append(0, b"k", b"a")
+    assert batcher.append(0, b"k", b"b") is pending
+    waiters = [asyncio.create_task(_wait(pending.answer)) for _ in range(2)]
+    await settle()
+    waiters[0].cancel()
+    await settle()
+    assert not pending.answer.cancelled() and not waiters[1].done()
+    producer.acks[0].set_result(None)
+    async with asyncio.timeout(2.0):
+        assert await waiters[1] == "answered"
+        with pytest.raises(asyncio.CancelledError):
+            await waiters[0]  # cancelled once the answer came, not before
+    await batcher.close(1.0)
+
+
+async def test_released_counts_each_batch_once_with_its_records() -> None:
+    producer = FakeSink(capacity=2)
+    released: list[int] = []
+    batcher = PartitionBatcher(producer, deadline_s=5.0, released=released.append)
+    for value in (b"a", b"b", b"c"):
+        batcher.append(0, b"k", value)
+    await settle()
+    producer.acks[0].set_exception(KafkaError("broker said no"))
+    await settle()
+    assert released == [2]
+    producer.acks[1].set_result(None)
+    await settle()
+    assert released == [2, 1]
+    await batcher.close(1.0)
+
+
+async def _wait(answer: asyncio.Future[None]) -> str:
+    await answer
+    return "answered"
