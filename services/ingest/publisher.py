@@ -180,8 +180,10 @@ class KafkaPublisher:
         # Awaited directly: a SharedAnswer refuses the cancellation of one waiter.
         if len(answers) == 1:
             (answer,) = answers
-            with contextlib.suppress(Exception):
+            try:
                 await answer
+            except Exception:  # read below, as for several answers
+                pass
         else:
             await asyncio.wait(answers)
         for answer in answers:
