@@ -94,6 +94,9 @@ class Rules:
     checks: dict[str, frozenset[str] | re.Pattern[str] | None] = field(default_factory=dict)
     """Each declared attr → its enum values, its pattern, or None (a bool): `allows` looks up
     each attr once (the three lookups of bools, enums and strings were a third of its time)."""
+    pairs: frozenset[tuple[str, str | bool]] = frozenset()
+    """Every (attr, value) a bool or enum attr takes as it is: attrs made of those only are
+    checked as one set containment, in C (the loop below was a sixth of a batched ping)."""
     versions: dict[str, bool] = field(default_factory=dict)
     """clean_version's answers, at most _MEMO of them: a fleet sends few distinct versions."""
     texts: dict[tuple[str, str], bool] = field(default_factory=dict)
@@ -123,6 +126,12 @@ class Rules:
                 else re.compile(spec.pattern)
                 for k, spec in attrs
             },
+            pairs=frozenset(
+                (k, value)
+                for k, spec in attrs
+                for value in ((True, False) if spec.type == "bool" else spec.values)
+                if spec.type in ("bool", "enum")
+            ),
         )
 
     def clean_version(self, version: str) -> bool:
@@ -160,8 +169,23 @@ class Rules:
         the quick check of an already typed ping."""
         if not self.allows_envelope(ping):
             return False
+        # Attr values are str or bool (AttrValue): no 1 or 0 can stand for True or False here.
+        if not ping.attrs.items() <= self.pairs and not self._attrs_allowed(ping.attrs):
+            return False
+        counts = ping.counts
+        if counts.keys() <= self.unbounded:
+            return True  # no limit below the type's own: checked as one set operation
+        count_max = self.count_max
+        for key, number in counts.items():
+            limit = count_max.get(key)
+            if limit is None or number > limit:
+                return False
+        return True
+
+    def _attrs_allowed(self, attrs: dict[str, AttrValue]) -> bool:
+        """Attr by attr, for attrs the pair set does not hold (a string attr, or a refusal)."""
         checks = self.checks
-        for key, value in ping.attrs.items():
+        for key, value in attrs.items():
             if key not in checks:
                 return False
             check = checks[key]
@@ -174,13 +198,6 @@ class Rules:
                 if value not in check:
                     return False
             elif not self._matches(key, check, value):
-                return False
-        if ping.counts.keys() <= self.unbounded:
-            return True  # the common case, checked as one set operation
-        count_max = self.count_max
-        for key, number in ping.counts.items():
-            limit = count_max.get(key)
-            if limit is None or number > limit:
                 return False
         return True
 

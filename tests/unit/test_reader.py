@@ -328,3 +328,37 @@ def test_a_remembered_string_attr_answer_is_the_pattern_s_even_past_the_bound() 
         expected = pattern.fullmatch(value) is not None
         assert rules.allows(typed) is (expected and rules.allows_envelope(typed))
         assert len(rules.texts) <= 4096
+
+
+@pytest.mark.parametrize(
+    ("attrs", "allowed"),
+    [
+        ({}, True),
+        ({"BOOL": True, "BOOL2": False}, True),
+        ({"ENUM": "FIRST"}, True),
+        ({"ENUM": "not one of its values"}, False),
+        ({"ENUM": True}, False),  # a bool where the catalog wants one of its strings
+        ({"BOOL": "true"}, False),  # a string where the catalog wants a bool
+        ({"not_declared_anywhere": True}, False),
+        ({"STRING": "git.45.gabcdef"}, True),  # not in the pair set: checked by its pattern
+        ({"STRING": "not a build!"}, False),
+        ({"BOOL": True, "STRING": "git.45.gabcdef"}, True),
+    ],
+)
+def test_attrs_by_pair_set_or_one_by_one_answer_as_the_reader(
+    attrs: dict[str, Any], allowed: bool
+) -> None:
+    """`allows` takes bool and enum attrs as one set containment and anything else attr by
+    attr; either way the answer is the reader's (it keeps the attrs exactly as sent)."""
+    assert PULSE is not None
+    enum, values = _enum_attr()
+    bools = [k for k, spec in PULSE.attrs.items() if spec.type == "bool"]
+    string = next(k for k, spec in PULSE.attrs.items() if spec.type == "string")
+    names = {"BOOL": bools[0], "BOOL2": bools[1], "ENUM": enum, "STRING": string}
+    sent = {names.get(k, k): values[0] if v == "FIRST" else v for k, v in attrs.items()}
+    envelope = read_ping({**ping(), "attrs": {}, "counts": {}}, CATALOGS).ping
+    typed = msgspec.structs.replace(envelope, attrs=sent)
+    rules = rules_of(PULSE)
+    assert rules.allows(typed) is allowed
+    read = read_ping({**ping(), "attrs": sent, "counts": {}}, CATALOGS)
+    assert (read.ping.attrs == sent and not read.drops) is allowed
