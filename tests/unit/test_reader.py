@@ -362,3 +362,26 @@ def test_attrs_by_pair_set_or_one_by_one_answer_as_the_reader(
     assert rules.allows(typed) is allowed
     read = read_ping({**ping(), "attrs": sent, "counts": {}}, CATALOGS)
     assert (read.ping.attrs == sent and not read.drops) is allowed
+
+
+def test_counts_within_the_lowest_limit_or_each_its_own_answer_as_the_reader() -> None:
+    """`allows` takes counts under the catalog's lowest limit at once and checks the others
+    one by one; either way the answer is the reader's."""
+    assert PULSE is not None
+    lowest = min(spec.max for spec in PULSE.counts.values())
+    roomy = next(k for k, spec in PULSE.counts.items() if spec.max > lowest + 1)
+    limit = PULSE.counts[roomy].max
+    envelope = read_ping({**ping(), "attrs": {}, "counts": {}}, CATALOGS).ping
+    rules = rules_of(PULSE)
+    for counts, allowed in [
+        ({roomy: 0}, True),
+        ({roomy: lowest}, True),
+        ({roomy: lowest + 1}, True),  # past the lowest limit, within its own
+        ({roomy: limit}, True),
+        ({roomy: limit + 1}, False),
+        ({"not_declared_anywhere": 1}, False),
+    ]:
+        typed = msgspec.structs.replace(envelope, counts=counts)
+        assert rules.allows(typed) is allowed, counts
+        read = read_ping({**ping(), "attrs": {}, "counts": counts}, CATALOGS)
+        assert (read.ping.counts == counts and not read.drops) is allowed, counts
