@@ -91,8 +91,6 @@ class Rules:
     count_max: dict[str, int]
     unbounded: frozenset[str]
     """Counts whose limit is the type's own (MAX_COUNT): a typed ping's value is within it."""
-    counted: frozenset[str] = frozenset()
-    """Every declared count."""
     lowest_limit: int = 0
     """The smallest limit of any declared count: numbers under it are within every limit, so
     most pings need no look-up per count (13 of them were a third of `allows` for Pulse)."""
@@ -123,7 +121,6 @@ class Rules:
             strings={k: re.compile(spec.pattern) for k, spec in attrs if spec.type == "string"},
             count_max={k: spec.max for k, spec in catalog.counts.items()},
             unbounded=frozenset(k for k, spec in catalog.counts.items() if spec.max >= MAX_COUNT),
-            counted=frozenset(catalog.counts),
             lowest_limit=min((spec.max for spec in catalog.counts.values()), default=0),
             checks={
                 k: None
@@ -182,9 +179,9 @@ class Rules:
         counts = ping.counts
         if counts.keys() <= self.unbounded:
             return True  # no limit below the type's own: checked as one set operation
-        if counts.keys() <= self.counted and max(counts.values()) <= self.lowest_limit:
-            return True  # declared, and all within the lowest limit of any count: in C
         count_max = self.count_max
+        if counts.keys() <= count_max.keys() and max(counts.values()) <= self.lowest_limit:
+            return True  # declared, and all within the lowest limit of any count: in C
         for key, number in counts.items():
             limit = count_max.get(key)
             if limit is None or number > limit:
