@@ -35,6 +35,11 @@ class AggregatorSettings:
     flush_interval_s: float = setting(
         "CENSUS_AGGREGATOR_FLUSH_INTERVAL_S", 0.25, "flush a batch at the latest this old (<= 1)"
     )
+    flush_lanes: int = setting(
+        "CENSUS_AGGREGATOR_FLUSH_LANES",
+        2,
+        "concurrent flush transactions per batch, one PostgreSQL connection each (1 to 8)",
+    )
     retry_max_s: float = setting(
         "CENSUS_AGGREGATOR_RETRY_MAX_S", 10.0, "longest back-off between PostgreSQL retries"
     )
@@ -52,6 +57,10 @@ class AggregatorSettings:
         if self.flush_interval_s > 1.0:
             raise ValueError(
                 f"CENSUS_AGGREGATOR_FLUSH_INTERVAL_S must be at most 1, got {self.flush_interval_s}"
+            )
+        if not 1 <= self.flush_lanes <= 8:
+            raise ValueError(
+                f"CENSUS_AGGREGATOR_FLUSH_LANES must be 1 to 8, got {self.flush_lanes}"
             )
         positive("CENSUS_AGGREGATOR_RETRY_MAX_S", self.retry_max_s)
         positive("CENSUS_AGGREGATOR_STATEMENT_TIMEOUT_S", self.statement_timeout_s)

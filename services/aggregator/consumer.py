@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +28,7 @@ from services.aggregator.deadletters import (
 from services.aggregator.decode import RecordDecoder, Unusable
 from services.aggregator.flush import FlushResult, write_flush
 from services.aggregator.inflight import FlushStep
+from services.aggregator.lanes import LanedWriter
 from services.aggregator.metrics import AggregatorMetrics
 from services.aggregator.source import KafkaSource, Message, PartitionSource
 from services.aggregator.store import (
@@ -37,7 +38,7 @@ from services.aggregator.store import (
     SourceConflict,
     StoreError,
 )
-from services.aggregator.writer import BatchWriter, Failed, Fenced, Outcome, Written
+from services.aggregator.writer import BatchWriter, Failed, Fenced, Outcome, Writer, Written
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +132,15 @@ class Aggregator:
         clock: Callable[[], float] = time.monotonic,
         source: PartitionSource | None = None,
         dead_letters: DeadLetterSink | None = None,
+        lane_stores: Sequence[RollupStore] = (),
     ) -> None:
+        """`store` serves the loop and the first flush lane; each of `lane_stores` (a connection
+        of its own) one more lane (lanes.py)."""
         self._settings = settings
         self._topic = settings.kafka.topic
         self._group = settings.group
         self._store = store
+        self._lane_stores = list(lane_stores)
         self._catalogs = catalogs
         self._decode = RecordDecoder(catalogs)
         self._metrics = metrics
@@ -199,9 +204,7 @@ class Aggregator:
             if source is None:
                 source = await stack.enter_async_context(KafkaSource(s))
             self._source = source
-            self._step = FlushStep(
-                BatchWriter(self._flush, dead_letters, topic=self._topic, mirror=self._mirror)
-            )
+            self._step = FlushStep(self._writer(dead_letters))
             self._signals.running = True
             source.subscribe(self._signals)
             try:
@@ -413,17 +416,36 @@ class Aggregator:
         if not batch.empty:
             self._flusher.submit(batch, self._stored())
 
-    async def _flush(self, claims: list[OffsetClaim], records: list[PingRecord]) -> FlushResult:
-        """One flush transaction of the writer (it calls this once per part of a batch)."""
-        return await write_flush(
-            self._store,
-            self._catalogs,
-            group=self._group,
-            topic=self._topic,
-            claims=claims,
-            records=records,
-            horizons=self._settings.horizons,
-        )
+    def _writer(self, dead_letters: DeadLetterSink) -> Writer:
+        """The flush step's writer: one BatchWriter, or one per lane when there are more."""
+        if not self._lane_stores:
+            flush = self._flush(self._store, None)
+            return BatchWriter(flush, dead_letters, topic=self._topic, mirror=self._mirror)
+        turn = asyncio.Lock()
+        lanes = [
+            BatchWriter(self._flush(store, turn), dead_letters, topic=self._topic)
+            for store in [self._store, *self._lane_stores]
+        ]
+        return LanedWriter(lanes, mirror=self._mirror)
+
+    def _flush(
+        self, store: RollupStore, turn: asyncio.Lock | None
+    ) -> Callable[[list[OffsetClaim], list[PingRecord]], Awaitable[FlushResult]]:
+        """One flush transaction on `store` (the writer calls it once per part of a batch)."""
+
+        async def flush(claims: list[OffsetClaim], records: list[PingRecord]) -> FlushResult:
+            return await write_flush(
+                store,
+                self._catalogs,
+                group=self._group,
+                topic=self._topic,
+                claims=claims,
+                records=records,
+                horizons=self._settings.horizons,
+                turn=turn,
+            )
+
+        return flush
 
     async def _mirror(self, offsets: dict[int, int]) -> None:
         """Mirror the stored offsets to Kafka for lag tools; PostgreSQL stays the truth."""

@@ -6,14 +6,14 @@ import asyncio
 from collections.abc import Mapping
 
 from services.aggregator.batch import Batch
-from services.aggregator.writer import BatchWriter, Outcome
+from services.aggregator.writer import Outcome, Writer
 
 
 class FlushStep:
     """The loop submits a batch, polls for its outcome without waiting, or joins it with a time
     limit. Only the loop calls it, so an outcome is taken exactly once."""
 
-    def __init__(self, writer: BatchWriter) -> None:
+    def __init__(self, writer: Writer) -> None:
         self._writer = writer
         self._task: asyncio.Task[Outcome] | None = None
 

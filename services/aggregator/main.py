@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
@@ -54,16 +56,28 @@ async def _ensure_topics(settings: AggregatorSettings, stop: asyncio.Event) -> b
     return False
 
 
+@asynccontextmanager
+async def rollup_stores(settings: AggregatorSettings) -> AsyncIterator[list[PgRollupStore]]:
+    """One store (a PostgreSQL connection) per flush lane; the first also serves the loop."""
+    async with AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(
+                PgRollupStore(
+                    settings.pg.dsn,
+                    connect_timeout_s=settings.pg.connect_timeout_s,
+                    statement_timeout_s=settings.statement_timeout_s,
+                )
+            )
+            for _ in range(settings.flush_lanes)
+        ]
+
+
 async def serve(settings: AggregatorSettings, stop: asyncio.Event) -> int:
     catalogs = load_catalogs()
     registry = CollectorRegistry()
     metrics = AggregatorMetrics.create(registry)
-    async with PgRollupStore(
-        settings.pg.dsn,
-        connect_timeout_s=settings.pg.connect_timeout_s,
-        statement_timeout_s=settings.statement_timeout_s,
-    ) as store:
-        aggregator = Aggregator(settings, store, catalogs, metrics)
+    async with rollup_stores(settings) as (store, *lane_stores):
+        aggregator = Aggregator(settings, store, catalogs, metrics, lane_stores=lane_stores)
         async with OpsServer(
             host=settings.ops.host,
             port=settings.ops_port,

@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Final
@@ -233,6 +233,8 @@ class PgTx:
         activity: Mapping[ActivityKey, Activity],
         delta: RollupDelta,
         activity_delta: ActivityRows,
+        *,
+        before_rollups: Callable[[], Awaitable[None]] | None = None,
     ) -> int:
         written = 0
         if days:
@@ -241,6 +243,8 @@ class PgTx:
         if activity:
             await self._save_install_activity(activity)
             written += len(activity)
+        if before_rollups is not None:
+            await before_rollups()
         written += await self._save_active(delta)
         written += await self._save_attrs(delta)
         written += await self._save_events(delta)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -100,8 +100,11 @@ class FlushTx(Protocol):
         activity: Mapping[ActivityKey, Activity],
         delta: RollupDelta,
         activity_delta: ActivityRows,
+        *,
+        before_rollups: Callable[[], Awaitable[None]] | None = None,
     ) -> int:
-        """Write rows and apply deltas; returns how many rows were written."""
+        """Write rows and apply deltas; returns how many rows were written. `before_rollups` is
+        awaited once the per-install rows are written, before the first rollup row is."""
 
 
 class RollupStore(Protocol):

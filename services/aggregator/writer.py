@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from schemas.record import PingRecord
 from services.aggregator.batch import Batch, DeadLetter
@@ -57,6 +57,12 @@ class Failed:
 
 
 Outcome = Written | Fenced | Failed
+
+
+class Writer(Protocol):
+    """The flush step's boundary: one batch written against the offsets stored before it."""
+
+    async def write(self, batch: Batch, stored: Mapping[int, int | None]) -> Outcome: ...
 
 
 @dataclass(slots=True)

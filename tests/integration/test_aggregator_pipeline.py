@@ -23,7 +23,7 @@ from schemas.catalog import load_catalogs
 from schemas.record import encode_record, record_key
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import DLQ_REASON_HEADER, Aggregator
-from services.aggregator.main import EXIT_SOURCE_CONFLICT
+from services.aggregator.main import EXIT_SOURCE_CONFLICT, rollup_stores
 from services.aggregator.metrics import AggregatorMetrics
 from services.aggregator.pgstore import PgRollupStore
 from services.aggregator.store import SourceConflict
@@ -102,9 +102,13 @@ async def run_in_process(env: Env, group: str, total: int, **extra: str) -> None
     """Run an Aggregator in this process until its stored offsets cover `total` records."""
     settings = env.settings(group, **extra)
     stop = asyncio.Event()
-    async with PgRollupStore(settings.pg.dsn, connect_timeout_s=5, statement_timeout_s=30) as store:
+    async with rollup_stores(settings) as (store, *lane_stores):
         aggregator = Aggregator(
-            settings, store, CATALOGS, AggregatorMetrics.create(CollectorRegistry())
+            settings,
+            store,
+            CATALOGS,
+            AggregatorMetrics.create(CollectorRegistry()),
+            lane_stores=lane_stores,
         )
         task = asyncio.create_task(aggregator.run(stop))
         try:
@@ -141,11 +145,18 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) ->
         raise
 
 
-async def test_views_equal_ground_truth_and_replays_change_nothing(env: Env) -> None:
+@pytest.mark.parametrize("lanes", ["1", "2", "3"])
+async def test_views_equal_ground_truth_and_replays_change_nothing(env: Env, lanes: str) -> None:
     records = fleet(1, installs=300, days=9, pings=4000)
     await produce(env.bootstrap, env.topic, [(record_key(r), encode_record(r)) for r in records])
     group = f"agg-{uuid.uuid4().hex[:8]}"
-    await run_in_process(env, group, len(records), CENSUS_AGGREGATOR_BATCH_RECORDS="700")
+    await run_in_process(
+        env,
+        group,
+        len(records),
+        CENSUS_AGGREGATOR_BATCH_RECORDS="700",
+        CENSUS_AGGREGATOR_FLUSH_LANES=lanes,
+    )
     expected = truth_views(truth(records, CATALOGS))
     first = await view_contents(env.dsn)
     assert first == expected
@@ -308,9 +319,13 @@ async def test_a_changed_partition_count_is_refused(env: Env) -> None:
     group = f"agg-{uuid.uuid4().hex[:8]}"
     settings = env.settings(group)
     stop = asyncio.Event()
-    async with PgRollupStore(settings.pg.dsn, connect_timeout_s=5, statement_timeout_s=30) as store:
+    async with rollup_stores(settings) as (store, *lane_stores):
         aggregator = Aggregator(
-            settings, store, CATALOGS, AggregatorMetrics.create(CollectorRegistry())
+            settings,
+            store,
+            CATALOGS,
+            AggregatorMetrics.create(CollectorRegistry()),
+            lane_stores=lane_stores,
         )
         task = asyncio.create_task(aggregator.run(stop))
         try:

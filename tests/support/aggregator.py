@@ -7,7 +7,7 @@ import datetime as dt
 import random
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -83,7 +83,11 @@ class FakeTx:
         activity: Mapping[ActivityKey, Activity],
         delta: RollupDelta,
         activity_delta: ActivityRows,
+        *,
+        before_rollups: Callable[[], Awaitable[None]] | None = None,
     ) -> int:
+        if before_rollups is not None:
+            await before_rollups()
         # PostgreSQL refuses a NUL in text and "\u0000" in jsonb (class 22): so does the fake.
         if _holds_nul([days, delta.active, delta.attrs, delta.events, delta.counts]):
             error = StoreError(
@@ -146,10 +150,11 @@ class FakeRollupStore:
     """The RollupStore in memory: staged writes, applied when the transaction commits.
 
     `gate`, when set, holds every transaction open until it is set (a slow flush);
-    `open_now` / `most_open` count the transactions open at once."""
+    `open_now` / `most_open` count the transactions open at once. Stores made with the same
+    `tables` are connections to one database (the flush lanes' stores)."""
 
-    def __init__(self) -> None:
-        self.tables = FakeTables()
+    def __init__(self, tables: FakeTables | None = None) -> None:
+        self.tables = FakeTables() if tables is None else tables
         self.ensured: set[dt.date] = set()
         """Days whose partitions of every day table a flush asked for."""
         self.ensured_events_only: set[dt.date] = set()
