@@ -22,6 +22,8 @@ def test_defaults_and_overrides() -> None:
     assert settings.ops_port == 9102
     assert settings.group == "g2"
     assert settings.flush_interval_s <= 1.0
+    assert settings.flush_lanes == 2
+    assert load(AggregatorSettings, {"CENSUS_AGGREGATOR_FLUSH_LANES": "1"}).flush_lanes == 1
 
 
 @pytest.mark.parametrize(
@@ -31,6 +33,8 @@ def test_defaults_and_overrides() -> None:
         ("CENSUS_AGGREGATOR_BATCH_RECORDS", "0"),
         ("CENSUS_AGGREGATOR_OPS_PORT", "70000"),
         ("CENSUS_AGGREGATOR_GROUP", " "),
+        ("CENSUS_AGGREGATOR_FLUSH_LANES", "0"),
+        ("CENSUS_AGGREGATOR_FLUSH_LANES", "9"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
