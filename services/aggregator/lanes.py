@@ -1,9 +1,9 @@
 """Flush lanes: one batch written as concurrent transactions, one per lane of partitions, each on
 its own PostgreSQL connection, so that one lane's Python runs while another waits on PostgreSQL.
 
-A partition always goes to the same lane (its number modulo the lanes), and an install to one partition, so the
+A partition always goes to the same lane (`lane_of`), and an install to one partition, so the
 lanes' per-install rows are disjoint; the rollup rows they share are written in turns
-(flush.CommitTurns). The batch's outcome is the lanes' outcomes combined (`combine`): written
+(`flush.write_flush(turn=...)`). The batch's outcome is the lanes' outcomes combined (`combine`): written
 only if every lane wrote; a failed lane's records are retried, the others' offsets are kept.
 """
 
@@ -16,15 +16,20 @@ from services.aggregator.batch import Batch, DeadLetter
 from services.aggregator.writer import Failed, Fenced, Outcome, Writer, Written
 
 
+def lane_of(partition: int, lanes: int) -> int:
+    """The lane that writes `partition`, always the same one."""
+    return partition % lanes
+
+
 def split(batch: Batch, lanes: int) -> list[Batch]:
     """The batch's entries and dead letters by lane, in consumption order within each."""
     parts = [Batch(started_at=batch.started_at) for _ in range(lanes)]
     for entry in batch.entries:
-        part = parts[entry[0] % lanes]
+        part = parts[lane_of(entry[0], lanes)]
         part.entries.append(entry)
         part.next_offsets[entry[0]] = entry[1] + 1
     for letter in batch.dead:
-        parts[letter.partition % lanes].dead.append(letter)
+        parts[lane_of(letter.partition, lanes)].dead.append(letter)
     for part in parts:
         if not part.entries:
             part.started_at = None
@@ -79,7 +84,7 @@ class LanedWriter:
         n = len(self._lanes)
         work = [
             # Each lane is told only its own partitions' offsets: its outcome reports them all.
-            (writer, part, {p: o for p, o in stored.items() if p % n == lane})
+            (writer, part, {p: o for p, o in stored.items() if lane_of(p, n) == lane})
             for lane, (writer, part) in enumerate(zip(self._lanes, split(batch, n), strict=True))
             if part.entries or part.dead
         ]

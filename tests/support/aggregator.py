@@ -19,6 +19,7 @@ from schemas.catalog import Catalogs
 from schemas.record import SCHEMA_VERSION, PingRecord
 from services.aggregator.activity import Activity, ActivityKey
 from services.aggregator.batch import DeadLetter
+from services.aggregator.consumer import Aggregator
 from services.aggregator.deadletters import DeadLetterError
 from services.aggregator.dedup import StoredIds
 from services.aggregator.histogram import BUCKETS
@@ -668,3 +669,15 @@ async def produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]])
             await f
     finally:
         await producer.stop()
+
+
+@asynccontextmanager
+async def running(aggregator: Aggregator) -> AsyncIterator[asyncio.Task[None]]:
+    """The aggregator's loop as a task, stopped (and awaited, at most 30 s) on leaving."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(aggregator.run(stop))
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout=30)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -27,6 +26,7 @@ from tests.support.aggregator import (
     FakeSource,
     FakeTx,
     ping,
+    running,
 )
 
 CATALOGS = load_catalogs()
@@ -91,17 +91,6 @@ async def until(condition: Callable[[], bool], what: str, within_s: float = 10.0
 async def rebalance(source: FakeSource, partitions: set[int]) -> None:
     """A rebalance, which the loop must let through promptly (it waits for the loop's join)."""
     await asyncio.wait_for(source.rebalance(partitions), timeout=5)
-
-
-@asynccontextmanager
-async def running(aggregator: Aggregator) -> AsyncIterator[asyncio.Task[None]]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(aggregator.run(stop))
-    try:
-        yield task
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout=30)
 
 
 def pings(n: int) -> list[PingRecord]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Literal
 
 from prometheus_client import CollectorRegistry
@@ -29,6 +27,7 @@ from tests.support.aggregator import (
     FakeSource,
     FakeTables,
     ping,
+    running,
 )
 
 CATALOGS = load_catalogs()
@@ -218,14 +217,3 @@ async def test_a_lane_that_fails_is_retried_alone_and_every_record_counts_once()
     assert registry.get_sample_value("census_aggregator_flush_errors_total") == 1
     assert registry.get_sample_value("census_aggregator_fenced_flushes_total") == 0
     assert first.transactions >= 1 and second.transactions >= 1
-
-
-@asynccontextmanager
-async def running(aggregator: Aggregator) -> AsyncIterator[asyncio.Task[None]]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(aggregator.run(stop))
-    try:
-        yield task
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout=30)
