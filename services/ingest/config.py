@@ -69,7 +69,7 @@ class IngestSettings:
         "CENSUS_INGEST_KAFKA_BATCH_BYTES", 262_144, "producer batch size per partition"
     )
     compression: str = setting(
-        "CENSUS_INGEST_COMPRESSION", "snappy", "producer compression: " + ", ".join(COMPRESSIONS)
+        "CENSUS_INGEST_COMPRESSION", "none", "producer compression: " + ", ".join(COMPRESSIONS)
     )
     kafka_request_timeout_s: float = setting(
         "CENSUS_INGEST_KAFKA_REQUEST_TIMEOUT_S",
