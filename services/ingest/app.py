@@ -176,7 +176,6 @@ class Gateway:
                 {"Retry-After": self._retry_after},
             )
         self.metrics.produce_latency.observe(time.perf_counter() - started)
-        self.metrics.pings_accepted.inc(len(records))
         self.metrics.accepted([record.product for record in records])
         if checked.dropped_fields:
             self.metrics.dropped_fields.inc(len(checked.dropped_fields))

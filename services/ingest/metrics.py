@@ -6,9 +6,10 @@ import collections
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.ingest.compat.registry import PATHS as COMPAT_PATHS
+from services.ingest.tally import CounterTally, HistogramTally, no_labels
 
 ROUTES: Final = ("/v1/ping", "/v1/batch", "/openapi.json", *COMPAT_PATHS, "other")
 REJECT_REASONS: Final = (
@@ -27,18 +28,35 @@ REJECT_REASONS: Final = (
 PRODUCT_OUTCOMES: Final = ("accepted", "invalid")
 
 
+def _route_status(key: tuple[str, int]) -> tuple[str, str]:
+    route, status = key
+    return (route if route in ROUTES else "other", str(status))
+
+
+def _as_is(key: tuple[str, str]) -> tuple[str, str]:
+    return key
+
+
 class IngestMetrics:
+    """What every request counts (requests, accepted pings, their products, the produce
+    latency) is tallied in plain numbers (services/ingest/tally.py); the rest, counted on rarer
+    paths, are prometheus_client's own."""
+
     def __init__(self, registry: CollectorRegistry, products: Iterable[str] = ()) -> None:
-        self._requests = Counter(
+        self._requests: CounterTally[tuple[str, int]] = CounterTally(
             "census_ingest_requests_total",
             "HTTP requests by route and status",
             ["route", "status"],
+            _route_status,
             registry=registry,
         )
-        self.pings_accepted = Counter(
+        self._pings_accepted: CounterTally[None] = CounterTally(
             "census_ingest_pings_accepted_total",
             "pings acknowledged by Kafka and answered 202",
+            [],
+            no_labels,
             registry=registry,
+            seed=[None],
         )
         self._rejected = Counter(
             "census_ingest_pings_rejected_total",
@@ -60,7 +78,7 @@ class IngestMetrics:
         self.rate_limited = Counter(
             "census_ingest_rate_limited_total", "requests answered 429", registry=registry
         )
-        self.produce_latency = Histogram(
+        self.produce_latency = HistogramTally(
             "census_ingest_produce_latency_seconds",
             "time from handing a request's records to the producer until Kafka acknowledged all",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
@@ -81,33 +99,25 @@ class IngestMetrics:
         # Per catalogued product (a fixed set, never the client's string): how many pings were
         # accepted and how many were refused as invalid, so an alert can see one product's
         # client release start sending broken pings.
-        self._product_pings = Counter(
+        self._products = frozenset(products)
+        self._product_pings: CounterTally[tuple[str, str]] = CounterTally(
             "census_ingest_product_pings_total",
             "pings of a catalogued product, by outcome (accepted or invalid)",
             ["product", "outcome"],
+            _as_is,
             registry=registry,
+            seed=[(p, outcome) for p in sorted(self._products) for outcome in PRODUCT_OUTCOMES],
         )
-        self._products = frozenset(products)
-        for product in self._products:
-            for outcome in PRODUCT_OUTCOMES:
-                self._product_pings.labels(product, outcome)
         for reason in REJECT_REASONS:
             self._rejected.labels(reason)
-        # Resolving a labelled child takes a lock and a dict lookup; do it once per pair.
-        self._request_children: dict[tuple[str, int], Counter] = {}
-        self._accepted_children: dict[str, Counter] = {}
 
     def request(self, route: str, status: int) -> None:
-        child = self._request_children.get((route, status))
-        if child is None:
-            child = self._requests.labels(route if route in ROUTES else "other", str(status))
-            self._request_children[(route, status)] = child
-        child.inc()
+        self._requests.inc((route, status))
 
     def rejected(self, reason: str, product: str | None = None) -> None:
         self._rejected.labels(reason if reason in REJECT_REASONS else "invalid_ping").inc()
         if product in self._products and reason in {"invalid_ping", "unknown_event"}:
-            self._product_pings.labels(product, "invalid").inc()
+            self._product_pings.inc((product, "invalid"))
 
     def fields_dropped(self, drops: Iterable[tuple[str, str]]) -> None:
         """(product, reason) per dropped field; both from fixed sets (catalog, DropCode)."""
@@ -116,18 +126,14 @@ class IngestMetrics:
                 self._fields_dropped.labels(product, str(reason)).inc(n)
 
     def accepted(self, products: Sequence[str]) -> None:
-        """One accepted request's pings, by product."""
+        """One accepted request's pings, in all and by product."""
+        self._pings_accepted.inc(None, len(products))
         counted: Iterable[tuple[str, int]] = (
             ((products[0], 1),) if len(products) == 1 else collections.Counter(products).items()
         )
         for product, n in counted:
-            child = self._accepted_children.get(product)
-            if child is None and product in self._products:
-                child = self._accepted_children[product] = self._product_pings.labels(
-                    product, "accepted"
-                )
-            if child is not None:
-                child.inc(n)
+            if product in self._products:
+                self._product_pings.inc((product, "accepted"), n)
 
     def track_inflight(self, read: Callable[[], int]) -> None:
         self._inflight.set_function(lambda: float(read()))
