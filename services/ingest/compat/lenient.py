@@ -7,7 +7,6 @@ Pure: data in, data out. msgspec says where a value is wrong; its wording is nev
 from __future__ import annotations
 
 import copy
-import dataclasses
 import re
 import types
 import typing
@@ -103,7 +102,7 @@ def with_wrong(checked: Checked, product: str, names: list[str], prefix: str = "
     if not names:
         return checked
     full = [prefix + name for name in names]
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         checked,
         dropped_fields=list(dict.fromkeys([*checked.dropped_fields, *full])),
         reasons={**checked.reasons, **dict.fromkeys(full, WRONG)},
