@@ -42,8 +42,8 @@ from tests.support.processes import KAFKA_CONNECTED  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
 BOOTSTRAP = os.environ.get("CENSUS_BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:29092")
-DURATION_S = int(os.environ.get("CENSUS_BENCH_DURATION_S", "5"))
-ROUNDS = int(os.environ.get("CENSUS_BENCH_ROUNDS", "3"))
+DURATION_S = int(os.environ.get("CENSUS_BENCH_DURATION_S", "3"))
+ROUNDS = int(os.environ.get("CENSUS_BENCH_ROUNDS", "5"))
 CONNECTIONS = int(os.environ.get("CENSUS_BENCH_CONNECTIONS", "64"))
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 
