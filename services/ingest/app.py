@@ -178,7 +178,7 @@ class Gateway:
         self.metrics.produce_latency.observe(time.perf_counter() - started)
         self.metrics.accepted([record.product for record in records])
         if checked.dropped_fields:
-            self.metrics.dropped_fields.inc(len(checked.dropped_fields))
+            self.metrics.dropped(len(checked.dropped_fields))
             if checked.drops:  # none when only fields dropped on arrival are listed (compat)
                 self.metrics.fields_dropped(checked.drops)
             if checked.undeclared:

@@ -39,7 +39,7 @@ def _as_is(key: tuple[str, str]) -> tuple[str, str]:
 
 class IngestMetrics:
     """What every request counts (requests, accepted pings, their products, the produce
-    latency) is tallied in plain numbers (services/ingest/tally.py); the rest, counted on rarer
+    latency, fields dropped) is tallied in plain numbers (services/ingest/tally.py); the rest, counted on rarer
     paths, are prometheus_client's own."""
 
     def __init__(self, registry: CollectorRegistry, products: Iterable[str] = ()) -> None:
@@ -64,10 +64,15 @@ class IngestMetrics:
             ["reason"],
             registry=registry,
         )
-        self.dropped_fields = Counter(
+        # Tallied: every real client's request drops some field by design (a hostname, an
+        # address, a licence id), so this is counted per request on the compat routes.
+        self._dropped_fields: CounterTally[None] = CounterTally(
             "census_ingest_dropped_fields_total",
             "fields dropped or replaced in accepted requests (each name once per request)",
+            [],
+            no_labels,
             registry=registry,
+            seed=[None],
         )
         self._fields_dropped = Counter(
             "census_ingest_fields_dropped_total",
@@ -118,6 +123,10 @@ class IngestMetrics:
         self._rejected.labels(reason if reason in REJECT_REASONS else "invalid_ping").inc()
         if product in self._products and reason in {"invalid_ping", "unknown_event"}:
             self._product_pings.inc((product, "invalid"))
+
+    def dropped(self, fields: int) -> None:
+        """Fields dropped or replaced in one accepted request (each name once)."""
+        self._dropped_fields.inc(None, fields)
 
     def fields_dropped(self, drops: Iterable[tuple[str, str]]) -> None:
         """(product, reason) per dropped field; both from fixed sets (catalog, DropCode)."""
