@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.compatbodies import cases  # noqa: E402
-from bench.ingest import BOOTSTRAP, lua_script, run_wrk, stop, wait_http  # noqa: E402
+from bench.ingest import ingest_env, lua_script, run_wrk, stop, wait_http  # noqa: E402
 from services.ingest.compat.registry import PATHS as COMPAT_PATHS  # noqa: E402
-from tests.support.ingest import TEST_ID_SECRET, encode, free_port, pulse_ping  # noqa: E402
+from tests.support.ingest import encode, free_port, pulse_ping  # noqa: E402
 from tests.support.processes import KAFKA_CONNECTED  # noqa: E402
 
 CONNECTIONS = 16
@@ -88,15 +88,7 @@ def main() -> int:
     port, ops_port = free_port(), free_port()
     prefix = f"/tmp/census-icount-{uuid.uuid4().hex[:8]}"
     env = {
-        **os.environ,
-        "CENSUS_KAFKA_BOOTSTRAP": BOOTSTRAP,
-        "CENSUS_KAFKA_TOPIC": f"census.icount.{uuid.uuid4().hex[:8]}",
-        "CENSUS_KAFKA_PARTITIONS": "12",
-        "CENSUS_INGEST_PORT": str(port),
-        "CENSUS_INGEST_OPS_PORT": str(ops_port),
-        "CENSUS_INGEST_RATE_PER_S": "0",
-        "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
-        "CENSUS_LOG_LEVEL": "WARNING",
+        **ingest_env(f"census.icount.{uuid.uuid4().hex[:8]}", port, ops_port),
         # valgrind slows everything ~50x: deadlines sized for it, or requests would get 503.
         "CENSUS_INGEST_KAFKA_REQUEST_TIMEOUT_S": "60",
         "CENSUS_INGEST_PUBLISH_TIMEOUT_S": "20",

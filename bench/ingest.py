@@ -71,6 +71,21 @@ def bare_server(port: int) -> None:
     )
 
 
+def ingest_env(topic: str, port: int, ops_port: int) -> dict[str, str]:
+    """The environment `census ingest` runs with in a bench: 12 partitions, no rate limit."""
+    return {
+        **os.environ,
+        "CENSUS_KAFKA_BOOTSTRAP": BOOTSTRAP,
+        "CENSUS_KAFKA_TOPIC": topic,
+        "CENSUS_KAFKA_PARTITIONS": "12",
+        "CENSUS_INGEST_PORT": str(port),
+        "CENSUS_INGEST_OPS_PORT": str(ops_port),
+        "CENSUS_INGEST_RATE_PER_S": "0",
+        "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
+        "CENSUS_LOG_LEVEL": "WARNING",
+    }
+
+
 def lua_script(bodies: list[bytes], path: str) -> str:
     """wrk script cycling through distinct bodies (distinct install_ids, as a fleet sends)."""
     items = ",\n".join("[==[" + body.decode() + "]==]" for body in bodies)
@@ -243,17 +258,7 @@ def main() -> int:
 
     bare_port, port, ops_port = free_port(), free_port(), free_port()
     topic = f"census.bench.{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "CENSUS_KAFKA_BOOTSTRAP": BOOTSTRAP,
-        "CENSUS_KAFKA_TOPIC": topic,
-        "CENSUS_KAFKA_PARTITIONS": "12",
-        "CENSUS_INGEST_PORT": str(port),
-        "CENSUS_INGEST_OPS_PORT": str(ops_port),
-        "CENSUS_INGEST_RATE_PER_S": "0",
-        "CENSUS_INGEST_ID_SECRET": TEST_ID_SECRET,
-        "CENSUS_LOG_LEVEL": "WARNING",
-    }
+    env = ingest_env(topic, port, ops_port)
     command = os.environ.get("CENSUS_BENCH_INGEST_CMD", str(ROOT / ".venv" / "bin" / "census"))
     bare = subprocess.Popen([PYTHON, __file__, "--bare-server", str(bare_port)])
     ingest = subprocess.Popen([*command.split(), "ingest"], env=env)

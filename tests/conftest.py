@@ -75,12 +75,25 @@ async def fresh_database(stack_endpoints: StackEndpoints) -> AsyncIterator[str]:
         yield dsn
 
 
-@pytest.fixture(scope="module")
-async def topic(stack_endpoints: StackEndpoints) -> AsyncIterator[str]:
-    """A fresh 3-partition topic for one test module; deleted afterwards."""
+@asynccontextmanager
+async def _fresh_topic(bootstrap: str) -> AsyncIterator[str]:
     name = unique_topic()
-    await create_topic(stack_endpoints.bootstrap, name, partitions=3)
+    await create_topic(bootstrap, name, partitions=3)
     try:
         yield name
     finally:
-        await delete_topic(stack_endpoints.bootstrap, name)
+        await delete_topic(bootstrap, name)
+
+
+@pytest.fixture(scope="module")
+async def topic(stack_endpoints: StackEndpoints) -> AsyncIterator[str]:
+    """A fresh 3-partition topic for one test module; deleted afterwards."""
+    async with _fresh_topic(stack_endpoints.bootstrap) as name:
+        yield name
+
+
+@pytest.fixture
+async def own_topic(stack_endpoints: StackEndpoints) -> AsyncIterator[str]:
+    """A fresh 3-partition topic for one test (`topic` is shared by a module's tests)."""
+    async with _fresh_topic(stack_endpoints.bootstrap) as name:
+        yield name

@@ -5,26 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
 from schemas.record import SCHEMA_VERSION, PingRecord, decode_record
 from tests.support.ingest import IngestProcess, encode, post_ping, pulse_ping
-from tests.support.kafka import create_topic, delete_topic, read_all, unique_topic
+from tests.support.kafka import read_all
 from tests.support.stack import StackEndpoints
-
-
-@pytest.fixture
-async def own_topic(stack_endpoints: StackEndpoints) -> AsyncIterator[str]:
-    """A fresh topic for one test (the module's `topic` is shared by its tests)."""
-    name = unique_topic()
-    await create_topic(stack_endpoints.bootstrap, name, partitions=3)
-    try:
-        yield name
-    finally:
-        await delete_topic(stack_endpoints.bootstrap, name)
 
 
 # none is the default; the codecs an operator may choose must reach the broker and back as well.
