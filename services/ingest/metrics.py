@@ -39,8 +39,8 @@ def _as_is(key: tuple[str, str]) -> tuple[str, str]:
 
 class IngestMetrics:
     """What every request counts (requests, accepted pings, their products, the produce
-    latency, fields dropped) is tallied in plain numbers (services/ingest/tally.py); the rest, counted on rarer
-    paths, are prometheus_client's own."""
+    latency, fields dropped) is tallied in plain numbers (services/ingest/tally.py); the rest,
+    counted on rarer paths, are prometheus_client's own."""
 
     def __init__(self, registry: CollectorRegistry, products: Iterable[str] = ()) -> None:
         self._requests: CounterTally[tuple[str, int]] = CounterTally(

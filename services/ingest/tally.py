@@ -46,9 +46,6 @@ class CounterTally(Generic[K]):
         totals = self.totals
         totals[key] = totals.get(key, 0) + amount
 
-    def value(self, key: K) -> float:
-        return self.totals.get(key, 0)
-
     def _family(self) -> CounterMetricFamily:
         return CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
 

@@ -1,4 +1,4 @@
-"""The tallies expose exactly what prometheus_client's Counter and Histogram would (but `_created`)."""
+"""The tallies expose what prometheus_client's Counter and Histogram would (but `_created`)."""
 
 from __future__ import annotations
 
