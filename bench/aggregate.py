@@ -57,7 +57,7 @@ from tests.support.kafka import delete_topic  # noqa: E402
 from tests.support.processes import KAFKA_CONNECTED  # noqa: E402
 
 BOOTSTRAP = os.environ.get("CENSUS_BENCH_KAFKA", "127.0.0.1:29092")
-ADMIN_DSN = os.environ.get("CENSUS_BENCH_PG_DSN", "postgresql://census@127.0.0.1:56432/census")
+ADMIN_DSN = os.environ.get("CENSUS_BENCH_PG_DSN", "postgresql://census@127.0.0.1:26432/census")
 PINGS = int(os.environ.get("CENSUS_BENCH_PINGS", "1000000"))
 INSTALLS = int(os.environ.get("CENSUS_BENCH_INSTALLS", "120000"))
 REALISTIC_PINGS = int(os.environ.get("CENSUS_BENCH_REALISTIC_PINGS", str(PINGS)))

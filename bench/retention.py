@@ -28,7 +28,7 @@ from services.retention.plan import Horizons, RegisteredTable
 from services.retention.store import PgRetentionStore
 from services.retention.worker import PassOptions, RetentionPass
 
-ADMIN_DSN = os.environ.get("CENSUS_BENCH_PG_DSN", "postgresql://census@127.0.0.1:56432/census")
+ADMIN_DSN = os.environ.get("CENSUS_BENCH_PG_DSN", "postgresql://census@127.0.0.1:26432/census")
 ROWS = int(os.environ.get("CENSUS_BENCH_RETENTION_ROWS", "10000000"))
 DAYS = 120
 HORIZON = 90

@@ -203,7 +203,7 @@ class KafkaSettings:
 @dataclasses.dataclass(frozen=True)
 class PostgresSettings:
     dsn: str = setting(
-        "CENSUS_PG_DSN", "postgresql://census@127.0.0.1:55432/census", "PostgreSQL connection URL"
+        "CENSUS_PG_DSN", "postgresql://census@127.0.0.1:25432/census", "PostgreSQL connection URL"
     )
     connect_timeout_s: float = setting("CENSUS_PG_CONNECT_TIMEOUT_S", 5.0, "connect timeout")
 

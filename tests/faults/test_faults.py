@@ -22,8 +22,9 @@ import pytest
 from schemas.catalog import load_catalogs
 from tests.conftest import temporary_database
 from tests.support.pipeline import Pipeline, actual_views, run_fleet, running_pipeline, wait_counted
+from tests.support.ports import FAULTS
 from tests.support.processes import KAFKA_CONNECTED, wait_until_metric, wait_until_ready
-from tests.support.stack import ROOT, LocalStack, StackEndpoints
+from tests.support.stack import LocalStack, StackEndpoints
 from tests.support.truth import expected_views, identity, load_truth
 from tests.support.utcday import same_utc_day_for
 
@@ -34,12 +35,7 @@ FAULT_AFTER_S = 6
 
 @pytest.fixture(scope="module")
 def private_stack() -> Iterator[StackEndpoints]:
-    stack = LocalStack(
-        local_dir=ROOT / ".local" / "test-faults",
-        kafka_port=29392,
-        kafka_controller_port=29393,
-        pg_port=56732,
-    )
+    stack = LocalStack.private("test-faults", FAULTS)
     stack.up()
     try:
         yield StackEndpoints(stack.bootstrap, stack.dsn("census"), stack)

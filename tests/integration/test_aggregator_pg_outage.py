@@ -30,6 +30,7 @@ from tests.support.aggregator import (
     view_contents,
 )
 from tests.support.kafka import create_topic, delete_topic, unique_topic
+from tests.support.ports import PG_OUTAGE
 from tests.support.stack import ROOT, LocalStack, StackEndpoints
 
 CATALOGS = load_catalogs()
@@ -38,12 +39,7 @@ LOG = ROOT / ".local" / "test-aggregator-outage.log"  # the aggregator's output,
 
 @pytest.fixture
 def private_pg() -> Iterator[LocalStack]:
-    stack = LocalStack(
-        local_dir=ROOT / ".local" / "test-aggregator",
-        pg_port=56532,
-        kafka_port=29292,
-        kafka_controller_port=29293,
-    )
+    stack = LocalStack.private("test-aggregator", PG_OUTAGE)
     stack.start_postgres()
     try:
         yield stack

@@ -13,17 +13,13 @@ import aiohttp
 import pytest
 
 from tests.support.ingest import IngestProcess, post_ping, pulse_ping
-from tests.support.stack import ROOT, LocalStack
+from tests.support.ports import INGEST_OUTAGE
+from tests.support.stack import LocalStack
 
 
 @pytest.fixture(scope="module")
 def private_kafka() -> Iterator[LocalStack]:
-    stack = LocalStack(
-        local_dir=ROOT / ".local" / "test-ingest",
-        kafka_port=29192,
-        kafka_controller_port=29193,
-        pg_port=56499,
-    )
+    stack = LocalStack.private("test-ingest", INGEST_OUTAGE)
     stack.start_kafka()
     try:
         yield stack

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kafka import delete_topic, unique_topic
+from tests.support.ports import STACK_CYCLE
 from tests.support.processes import free_port
 from tests.support.retention import migrate_database
 from tests.support.stack import ROOT, LocalStack, StackEndpoints
@@ -35,12 +36,7 @@ def processes_under(directory: str) -> list[str]:
 
 
 def test_up_twice_then_down_leaves_nothing_behind() -> None:
-    stack = LocalStack(
-        local_dir=ROOT / ".local" / "test-stack-cycle",
-        kafka_port=29492,
-        kafka_controller_port=29493,
-        pg_port=56832,
-    )
+    stack = LocalStack.private("test-stack-cycle", STACK_CYCLE)
     try:
         stack.up()
         stack.up()  # already running: a no-op, not an error

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from tests.support.ports import SUITE, StackPorts
+
 ROOT: Final = Path(__file__).resolve().parents[2]
 LOCAL: Final = ROOT / "deploy" / "local"
 
@@ -22,10 +24,20 @@ class LocalStack:
     """Controls the test stack's servers through the deploy/local scripts."""
 
     local_dir: Path = ROOT / ".local" / "test"
-    kafka_port: int = int(os.environ.get("CENSUS_TEST_KAFKA_PORT", "29092"))
-    kafka_controller_port: int = int(os.environ.get("CENSUS_TEST_KAFKA_CONTROLLER_PORT", "29093"))
-    pg_port: int = int(os.environ.get("CENSUS_TEST_PG_PORT", "56432"))
+    kafka_port: int = SUITE.kafka
+    kafka_controller_port: int = SUITE.kafka_controller
+    pg_port: int = SUITE.pg
     started: list[str] = field(default_factory=list)
+
+    @classmethod
+    def private(cls, name: str, ports: StackPorts) -> LocalStack:
+        """A stack of one test module's own, in .local/<name> on `ports`."""
+        return cls(
+            local_dir=ROOT / ".local" / name,
+            kafka_port=ports.kafka,
+            kafka_controller_port=ports.kafka_controller,
+            pg_port=ports.pg,
+        )
 
     @property
     def env(self) -> dict[str, str]:
