@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from services.common.httpserver import CensusAppRunner, refusal_body
 from services.common.settings import setting
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,15 @@ class OpsServer:
         return self._port
 
     async def __aenter__(self) -> OpsServer:
-        self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
+        self._runner = CensusAppRunner(
+            self._app(),
+            refusal_body=refusal_body,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+        )
         await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port, shutdown_timeout=1.0).start()
+        await web.TCPSite(self._runner, self._host, self._port).start()
         log.info("ops server on %s:%s", self._host, self.port)
         return self
 

@@ -46,6 +46,12 @@ HEALTH: Final = web.AppKey("health", Health)
 Produce = Callable[[], Awaitable[tuple[bytes, str]]]
 
 
+def refusal_body(_status: int, code: str, reason: str) -> bytes:
+    """The body of a request refused before routing (services/common/httpserver.py): the
+    dashboard's Problem shape, as every other refusal of it."""
+    return msgspec.json.encode(api.Problem(code, None, reason))
+
+
 def _problem(status: int, error: str, parameter: str | None, reason: str) -> web.Response:
     body = msgspec.json.encode(api.Problem(error, parameter, reason))
     return web.Response(status=status, body=body, content_type=JSON)

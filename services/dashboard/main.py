@@ -9,11 +9,12 @@ import sys
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from services.common.httpserver import CensusAppRunner
 from services.common.lifecycle import run_service, wait_or_stop
 from services.common.logs import configure_logging
 from services.common.ops import OpsServer
 from services.common.settings import SettingsError, command_parser, load, warn_unknown_variables
-from services.dashboard.app import create_app, readiness
+from services.dashboard.app import create_app, readiness, refusal_body
 from services.dashboard.config import DashboardSettings
 from services.dashboard.metrics import DashboardMetrics, collect
 from services.dashboard.reader import Reader
@@ -41,7 +42,13 @@ async def serve(settings: DashboardSettings, stop: asyncio.Event) -> int:
     metrics = DashboardMetrics(registry)
     readers: list[Reader] = []
     app = create_app(settings, on_reader=readers.append)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
+    runner = CensusAppRunner(
+        app,
+        refusal_body=refusal_body,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=5.0,
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)

@@ -314,9 +314,16 @@ one connection's headers can hold to about 200 kB instead of 1 MB: a flood of ov
 once took ingest from 88 MB to 525-650 MB RSS, above its 512 Mi Kubernetes limit."""
 
 
+def refusal_body(_status: int, code: str, reason: str) -> bytes:
+    """The body of a request refused before routing (services/common/httpserver.py): the same
+    Error shape as every other refusal."""
+    return ENCODER.encode(Error(code, "$", reason))
+
+
 def runner_options(settings: IngestSettings) -> dict[str, Any]:
     """AppRunner / TestServer keyword arguments the gateway relies on."""
     return {
+        "refusal_body": refusal_body,
         "max_headers": MAX_HEADERS,
         "max_field_size": MAX_HEADER_BYTES,
         "max_line_size": MAX_HEADER_BYTES,

@@ -16,6 +16,7 @@ from aiohttp import web
 from aiokafka import codec
 from prometheus_client import CollectorRegistry
 
+from services.common.httpserver import CensusAppRunner
 from services.common.lifecycle import run_service
 from services.common.logs import configure_logging
 from services.common.ops import OpsServer
@@ -41,7 +42,7 @@ async def serve(settings: IngestSettings, stop: asyncio.Event, *, reuse_port: bo
     # aiohttp may spend its shutdown_timeout twice on a stuck request (wait, then cancel and
     # wait); half the budget goes there so the producer's flush keeps the other half and the
     # whole stop stays within CENSUS_INGEST_SHUTDOWN_TIMEOUT_S.
-    runner = web.AppRunner(
+    runner = CensusAppRunner(
         app,
         handle_signals=False,
         shutdown_timeout=settings.shutdown_timeout_s / 4,

@@ -16,7 +16,6 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
 from schemas.catalog import load_catalogs
@@ -30,6 +29,7 @@ from services.ingest.app import create_app, kafka_problem, runner_options
 from services.ingest.compat.common import keyed_uuid
 from tests.support import compat as bodies
 from tests.support.aggregator import drop_database, migrated_database, stored_total
+from tests.support.http import CensusTestServer
 from tests.support.ingest import encode, ingest_settings
 from tests.support.kafka import create_topic, delete_topic, read_all, unique_topic
 from tests.support.stack import StackEndpoints
@@ -85,7 +85,7 @@ async def landed(stack_endpoints: StackEndpoints, topic: str) -> Landed:
         rate_per_s=0,
     )
     app = create_app(settings, registry=CollectorRegistry())
-    server = TestServer(app, host="127.0.0.1", port=0)
+    server = CensusTestServer(app, host="127.0.0.1", port=0)
     await server.start_server(**runner_options(settings))
     statuses: list[int] = []
     try:

@@ -18,13 +18,14 @@ from typing import Any, Final
 
 import aiohttp
 import msgspec
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from schemas.record import PingRecord
 from services.ingest.app import create_app, runner_options
 from services.ingest.config import IngestSettings
 from services.ingest.publisher import PublishUnavailable
+from tests.support.http import CensusTestServer
 from tests.support.stack import ROOT
 
 
@@ -141,7 +142,7 @@ async def ingest_client(
         registry=registry or CollectorRegistry(),
         clock=clock or FakeClock(),
     )
-    server = TestServer(app, host="127.0.0.1", port=0)
+    server = CensusTestServer(app, host="127.0.0.1", port=0)
     # TestServer drops constructor kwargs; start_server passes them to the AppRunner.
     await server.start_server(**runner_options(settings))
     async with TestClient(server) as client:
