@@ -11,12 +11,20 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings
 
 from tests.support.kafka import create_topic, delete_topic, unique_topic
 from tests.support.stack import LocalStack, StackEndpoints
 
 TESTS = Path(__file__).parent
 SUITE_MARKERS = {"integration", "e2e", "faults"}
+
+# Property tests assert behaviour, never speed (speed lives in bench/): no per-example deadline,
+# which a shared machine's 2x swings in speed would break at random. On CI (.ci/run sets CI) the
+# examples are also derived from each test's name, so a red run is red again on any machine.
+settings.register_profile("census")
+settings.register_profile("census-ci", deadline=None, derandomize=True)
+settings.load_profile("census-ci" if os.environ.get("CI") else "census")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

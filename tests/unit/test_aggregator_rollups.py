@@ -296,7 +296,7 @@ def test_adding_count_values_in_bulk_equals_adding_them_one_by_one(
     assert bulk == single
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     st.lists(
         st.tuples(st.sampled_from(["pulse", "novu"]), st.integers(0, 3), st.integers(0, 70)),

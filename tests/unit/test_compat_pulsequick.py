@@ -157,7 +157,7 @@ def bodies(draw: st.DrawFn) -> bytes:
     return text.encode()
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(bodies())
 def test_the_typed_quick_path_answers_as_the_tolerant_path(body: bytes) -> None:
     taken, quick, tolerant = _both(body)

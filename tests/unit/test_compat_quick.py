@@ -199,7 +199,7 @@ _attr_values = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     st.dictionaries(
         st.sampled_from(["version", "os", "arch", "platform", "sent_at", "ping_id"]),

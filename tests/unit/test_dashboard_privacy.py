@@ -189,7 +189,7 @@ def _ids(installs: Iterable[FleetInstall]) -> frozenset[int]:
     return frozenset(i.ident for i in installs)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(fleet=installs_strategy(), k=st.integers(2, 8))
 def test_base_breakdowns_and_activity_reveal_no_small_group(
     fleet: list[FleetInstall], k: int
@@ -232,7 +232,7 @@ def test_base_breakdowns_and_activity_reveal_no_small_group(
     check_table(published, k)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(fleet=installs_strategy(), k=st.integers(2, 8))
 def test_attr_adoption_reveals_no_small_group(fleet: list[FleetInstall], k: int) -> None:
     today = [i for i in fleet if i.today]
@@ -255,7 +255,7 @@ def test_attr_adoption_reveals_no_small_group(fleet: list[FleetInstall], k: int)
     check_table(published, k)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(fleet=installs_strategy(), k=st.integers(2, 8))
 def test_count_statistics_reveal_no_small_group(fleet: list[FleetInstall], k: int) -> None:
     today = [i for i in fleet if i.today]
@@ -291,7 +291,7 @@ def test_count_statistics_reveal_no_small_group(fleet: list[FleetInstall], k: in
     check_table(published, k)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(fleet=installs_strategy(), k=st.integers(2, 8), min_runs=st.integers(0, 20))
 def test_outcomes_reveal_no_small_group(fleet: list[FleetInstall], k: int, min_runs: int) -> None:
     """One run per install, as proxmox-scripts reports (a fresh install id per run)."""

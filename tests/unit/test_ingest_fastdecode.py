@@ -86,7 +86,7 @@ _values = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(
     st.dictionaries(st.sampled_from([*PULSE.attrs, "undeclared"]), _values, max_size=6),
     st.dictionaries(st.sampled_from([*PULSE.counts, "undeclared"]), _values, max_size=6),

@@ -44,7 +44,7 @@ def _repeat_a_key(body: bytes) -> bytes:
     return body[: start + 1] + body[start + 1 : end + 2] + b"0, " + body[start + 1 :]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(_values, st.booleans(), st.booleans())
 def test_what_quickjson_decodes_the_exact_decoder_decodes_the_same(
     value: Any, compact: bool, repeat: bool
