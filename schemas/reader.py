@@ -473,7 +473,11 @@ def whole_number(value: Any) -> int | None:
 
 
 def read_time(value: Any) -> dt.datetime | None:
-    """A time as the reader keeps it (a time without an offset is UTC); None: not a time."""
+    """A time as the reader keeps it (a time without an offset is UTC); None: not a time.
+
+    A fraction finer than a microsecond is rounded half up to the microsecond, as msgspec's
+    typed decode of /v1/ping's quick path does (fromisoformat alone truncates it), so a
+    `sent_at` is the same whichever path read its ping."""
     if isinstance(value, dt.datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
     if isinstance(value, str) and len(value) <= 40:
@@ -481,8 +485,25 @@ def read_time(value: Any) -> dt.datetime | None:
             parsed = dt.datetime.fromisoformat(value)
         except ValueError:
             return None
+        if _rounds_up(value):
+            try:
+                parsed += _ONE_MICROSECOND
+            except OverflowError:
+                return None  # 9999-12-31T23:59:59.9999995: no time after it to round to
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
     return None
+
+
+_ONE_MICROSECOND: Final = dt.timedelta(microseconds=1)
+
+
+def _rounds_up(value: str) -> bool:
+    """Whether the fraction of the ISO time `value` has a seventh digit of 5 or more."""
+    dot = value.find(".")
+    if dot == -1 or len(value) <= dot + 7:
+        return False
+    fraction = value[dot + 1 : dot + 8]
+    return fraction.isdigit() and fraction[6] >= "5"
 
 
 def read_ping(raw: Any, catalogs: Catalogs, *, path: str = "$") -> ReadPing:

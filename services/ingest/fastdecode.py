@@ -71,8 +71,8 @@ def convert_ping(fields: Mapping[str, Any], catalogs: Catalogs) -> Ping | None:
     """The ping `schemas.reader.read_ping(fields)` would make, if it would take `fields` exactly
     as they are (the compat adapters' quick path); None: read them the tolerant way.
 
-    `sent_at` is read by the reader's own `read_time` first: msgspec rounds a seventh digit of
-    a second where the reader truncates it."""
+    `sent_at` is read by the reader's own `read_time` first, so a string is taken exactly as the
+    reader takes it (msgspec's convert would accept forms the reader refuses, or the reverse)."""
     if not fields.keys() <= _PING_FIELDS:
         return None  # a key the reader does not read: let it decide
     sent = fields.get("sent_at")

@@ -107,3 +107,20 @@ def test_whatever_the_quick_path_takes_the_reader_takes_unchanged(
     fast = fastdecode.decode_ping(body, CATALOGS)
     if fast is not None:
         same_as_the_reader(body, fast)
+
+
+@settings(max_examples=300)
+@given(
+    st.text(alphabet="0123456789", min_size=1, max_size=12),
+    st.sampled_from(["2026-11-23T10:00:00", "2026-12-31T23:59:59", "2024-02-29T23:59:59"]),
+    st.sampled_from(["Z", "+02:00", "-05:30"]),
+)
+def test_a_sent_at_finer_than_a_microsecond_is_read_the_same_by_both_paths(
+    fraction: str, moment: str, zone: str
+) -> None:
+    """msgspec rounds the seventh digit of a fraction half up; the reader must too, or the same
+    ping's sent_at (and its derived retry id) would depend on the path that read it."""
+    body = encode(pulse_ping(sent_at=f"{moment}.{fraction}{zone}"))
+    fast = fastdecode.decode_ping(body, CATALOGS)
+    assert fast is not None
+    same_as_the_reader(body, fast)

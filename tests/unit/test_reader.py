@@ -225,6 +225,17 @@ def test_count_values(value: Any, kept: int | None, code: DropCode | None) -> No
         ("2024-10-04T11:54:14", dt.datetime(2024, 10, 4, 11, 54, 14, tzinfo=dt.UTC)),
         ("2024-10-04T11:54:14.123Z", dt.datetime(2024, 10, 4, 11, 54, 14, 123000, tzinfo=dt.UTC)),
         ("2024-10-04T13:54:14+02:00", dt.datetime(2024, 10, 4, 11, 54, 14, tzinfo=dt.UTC)),
+        # finer than a microsecond: rounded half up, as msgspec's typed decode does
+        (
+            "2024-10-04T11:54:14.1234564Z",
+            dt.datetime(2024, 10, 4, 11, 54, 14, 123456, tzinfo=dt.UTC),
+        ),
+        (
+            "2024-10-04T11:54:14.1234565Z",
+            dt.datetime(2024, 10, 4, 11, 54, 14, 123457, tzinfo=dt.UTC),
+        ),
+        ("2024-12-31T23:59:59.99999951Z", dt.datetime(2025, 1, 1, tzinfo=dt.UTC)),
+        ("9999-12-31T23:59:59.9999995+00:00", None),
         ("yesterday", None),
         (1733000000, None),
     ],
