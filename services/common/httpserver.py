@@ -20,6 +20,8 @@ from aiohttp.web_request import BaseRequest
 
 RefusalBody = Callable[[int, str, str], bytes]
 """(status, error code, reason) → the body of the service's error shape, as JSON."""
+OnRefusal = Callable[[str], None]
+"""Told the error code of each such refusal (a service's metrics)."""
 
 MALFORMED: Final = "malformed_request"
 """The error code of a request aiohttp could not parse (4xx before any route)."""
@@ -48,7 +50,8 @@ def refusal_body(_status: int, code: str, reason: str) -> bytes:
 
 class _RequestHandler(RequestHandler):
     __slots__ = ()
-    refusal_body: RefusalBody  # set on the subclass made per runner
+    refusal_body: RefusalBody  # both set on the subclass made per runner
+    on_refusal: OnRefusal | None
 
     def handle_error(
         self,
@@ -60,6 +63,8 @@ class _RequestHandler(RequestHandler):
         # aiohttp's own first: it logs the error and refuses when a response has begun.
         super().handle_error(request, status, exc, message)
         code, reason = refusal_reason(status, exc)
+        if self.on_refusal is not None:
+            self.on_refusal(code)
         response = web.Response(
             status=status,
             body=self.refusal_body(status, code, reason),
@@ -80,13 +85,22 @@ class CensusAppRunner(web.AppRunner):
     """web.AppRunner, except that requests refused before routing get `refusal_body`'s body."""
 
     def __init__(
-        self, app: web.Application, *, refusal_body: RefusalBody = refusal_body, **kwargs: Any
+        self,
+        app: web.Application,
+        *,
+        refusal_body: RefusalBody = refusal_body,
+        on_refusal: OnRefusal | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(app, **kwargs)
         self._handler_class = type(
             "CensusRequestHandler",
             (_RequestHandler,),
-            {"__slots__": (), "refusal_body": staticmethod(refusal_body)},
+            {
+                "__slots__": (),
+                "refusal_body": staticmethod(refusal_body),
+                "on_refusal": None if on_refusal is None else staticmethod(on_refusal),
+            },
         )
 
     async def _make_server(self) -> web.Server:

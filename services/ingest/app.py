@@ -264,7 +264,7 @@ def create_app(
 ) -> web.Application:
     """The public app. Without `publisher`, a KafkaPublisher is started in cleanup_ctx.
 
-    Serve it with `runner_options(settings)`: aiohttp must not decompress bodies itself, or the
+    Serve it with `runner_options(settings, app)`: aiohttp must not decompress bodies itself, or the
     decompressed-size limit would not apply.
     """
     catalogs = catalogs if catalogs is not None else load_catalogs()
@@ -320,10 +320,13 @@ def refusal_body(_status: int, code: str, reason: str) -> bytes:
     return ENCODER.encode(Error(code, "$", reason))
 
 
-def runner_options(settings: IngestSettings) -> dict[str, Any]:
-    """AppRunner / TestServer keyword arguments the gateway relies on."""
+def runner_options(settings: IngestSettings, app: web.Application) -> dict[str, Any]:
+    """CensusAppRunner / CensusTestServer keyword arguments the gateway relies on; requests
+    refused before routing count in `app`'s census_ingest_pings_rejected_total too."""
+    metrics = app[GATEWAY].metrics
     return {
         "refusal_body": refusal_body,
+        "on_refusal": metrics.rejected,
         "max_headers": MAX_HEADERS,
         "max_field_size": MAX_HEADER_BYTES,
         "max_line_size": MAX_HEADER_BYTES,

@@ -46,7 +46,7 @@ async def serve(settings: IngestSettings, stop: asyncio.Event, *, reuse_port: bo
         app,
         handle_signals=False,
         shutdown_timeout=settings.shutdown_timeout_s / 4,
-        **runner_options(settings),
+        **runner_options(settings, app),
     )
     stopping = False
 

@@ -22,6 +22,8 @@ REJECT_REASONS: Final = (
     "unsupported_media_type",
     "timeout",
     "unavailable",
+    "malformed_request",  # refused before routing (services/common/httpserver.py)
+    "internal",  # a failure outside every handler's own error handling (500)
 )
 
 

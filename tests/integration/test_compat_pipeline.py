@@ -86,7 +86,7 @@ async def landed(stack_endpoints: StackEndpoints, topic: str) -> Landed:
     )
     app = create_app(settings, registry=CollectorRegistry())
     server = CensusTestServer(app, host="127.0.0.1", port=0)
-    await server.start_server(**runner_options(settings))
+    await server.start_server(**runner_options(settings, app))
     statuses: list[int] = []
     try:
 

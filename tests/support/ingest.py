@@ -144,7 +144,7 @@ async def ingest_client(
     )
     server = CensusTestServer(app, host="127.0.0.1", port=0)
     # TestServer drops constructor kwargs; start_server passes them to the AppRunner.
-    await server.start_server(**runner_options(settings))
+    await server.start_server(**runner_options(settings, app))
     async with TestClient(server) as client:
         yield client
 

@@ -95,6 +95,19 @@ async def test_a_well_formed_request_on_the_same_server_is_answered_by_the_route
     assert status == 422 and b"invalid_ping" in body
 
 
+async def test_ingest_counts_what_it_refused_before_routing() -> None:
+    registry = CollectorRegistry()
+    async with ingest_client(registry=registry) as client:
+        port = client.server.port
+        assert port is not None
+        for case in ("bad method", "NUL in a header", "too many headers"):
+            await raw_exchange(port, MALFORMED_HEADS[case])
+    rejected = registry.get_sample_value(
+        "census_ingest_pings_rejected_total", {"reason": MALFORMED}
+    )
+    assert rejected == 3
+
+
 @asynccontextmanager
 async def served(app: web.Application, **kwargs: object) -> AsyncIterator[int]:
     runner = CensusAppRunner(app, access_log=None, **kwargs)  # type: ignore[arg-type]
