@@ -314,18 +314,12 @@ one connection's headers can hold to about 200 kB instead of 1 MB: a flood of ov
 once took ingest from 88 MB to 525-650 MB RSS, above its 512 Mi Kubernetes limit."""
 
 
-def refusal_body(_status: int, code: str, reason: str) -> bytes:
-    """The body of a request refused before routing (services/common/httpserver.py): the same
-    Error shape as every other refusal."""
-    return ENCODER.encode(Error(code, "$", reason))
-
-
 def runner_options(settings: IngestSettings, app: web.Application) -> dict[str, Any]:
     """CensusAppRunner / CensusTestServer keyword arguments the gateway relies on; requests
     refused before routing count in `app`'s census_ingest_pings_rejected_total too."""
     metrics = app[GATEWAY].metrics
     return {
-        "refusal_body": refusal_body,
+        # The runner's default refusal body is this gateway's Error shape (tested equal).
         "on_refusal": metrics.rejected,
         "max_headers": MAX_HEADERS,
         "max_field_size": MAX_HEADER_BYTES,
