@@ -175,11 +175,14 @@ class PartitionBatcher:
             or batch.sealed
             or batch.builder.append(key=key, value=value, timestamp=None) is None
         ):
+            builder = self._sink.create_batch()
+            if builder.append(key=key, value=value, timestamp=None) is None:
+                # Refused before anything exists for it: no timer or future is left behind, and
+                # the open batch stays open for the records that do fit.
+                raise KafkaError("a record larger than CENSUS_INGEST_KAFKA_BATCH_BYTES")
             if batch is not None:
                 batch.sealed = True  # full: the next record starts a new batch
-            batch = self._open()
-            if batch.builder.append(key=key, value=value, timestamp=None) is None:
-                raise KafkaError("a record larger than CENSUS_INGEST_KAFKA_BATCH_BYTES")
+            batch = self._open(builder)
             state.queue.append(batch)
         batch.records += 1
         if state.sent is None and not state.scheduled:
@@ -188,9 +191,10 @@ class PartitionBatcher:
             asyncio.get_running_loop().call_soon(self._hand_over, partition, state)
         return batch
 
-    def _open(self) -> Pending:
+    def _open(self, builder: Any) -> Pending:
+        """A batch around `builder`, which holds its first record; its deadline starts now."""
         loop = asyncio.get_running_loop()
-        pending = Pending(self._sink.create_batch(), loop.create_future(), SharedAnswer(loop=loop))
+        pending = Pending(builder, loop.create_future(), SharedAnswer(loop=loop))
         timer = loop.call_later(self._deadline_s, _expire, pending.answer)
         pending.acked.add_done_callback(_answer(pending, timer, self._released))
         return pending
