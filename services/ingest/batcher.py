@@ -36,6 +36,16 @@ class DeadlinePassed(KafkaError):  # type: ignore[misc]  # aiokafka is untyped
     """The broker did not acknowledge within the publish deadline (it still may, later)."""
 
 
+class RecordTooLarge(KafkaError):  # type: ignore[misc]  # aiokafka is untyped
+    """A record that not even an empty batch takes. aiokafka's builder always takes a batch's
+    first record (a record over the broker's limit is refused by the broker instead), so with
+    ProducerSink this only keeps a sink that can refuse one from leaving a batch behind."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"a {size}-byte record is larger than CENSUS_INGEST_KAFKA_BATCH_BYTES")
+        self.size = size
+
+
 class BatchSink(Protocol):
     """Where sealed record batches go: the producer's queue, one call per batch."""
 
@@ -179,7 +189,7 @@ class PartitionBatcher:
             if builder.append(key=key, value=value, timestamp=None) is None:
                 # Refused before anything exists for it: no timer or future is left behind, and
                 # the open batch stays open for the records that do fit.
-                raise KafkaError("a record larger than CENSUS_INGEST_KAFKA_BATCH_BYTES")
+                raise RecordTooLarge(len(key) + len(value))
             if batch is not None:
                 batch.sealed = True  # full: the next record starts a new batch
             batch = self._open(builder)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaError
 
-from services.ingest.batcher import DeadlinePassed, PartitionBatcher
+from services.ingest.batcher import DeadlinePassed, PartitionBatcher, RecordTooLarge
 
 
 class FakeBuilder:
@@ -213,7 +213,7 @@ async def test_a_record_too_large_for_any_batch_is_refused_and_leaves_nothing_be
         producer = FakeSink(capacity=3, max_value=4)
         batcher = PartitionBatcher(producer, deadline_s=0.05)
         first = batcher.append(0, b"k", b"a")
-        with pytest.raises(KafkaError, match="larger than CENSUS_INGEST_KAFKA_BATCH_BYTES"):
+        with pytest.raises(RecordTooLarge, match="larger than CENSUS_INGEST_KAFKA_BATCH_BYTES"):
             batcher.append(0, b"k", b"too long")
         assert batcher.append(0, b"k", b"b") is first  # the open batch took the next record
         await settle()
