@@ -40,11 +40,6 @@ class AggregatorSettings:
         2,
         "concurrent flush transactions per batch, one PostgreSQL connection each (1 to 8)",
     )
-    remember_days: int = setting(
-        "CENSUS_AGGREGATOR_REMEMBER_DAYS",
-        100_000,
-        "install days a replica keeps of what it wrote, so flushes need not read them back (0: off)",
-    )
     retry_max_s: float = setting(
         "CENSUS_AGGREGATOR_RETRY_MAX_S", 10.0, "longest back-off between PostgreSQL retries"
     )
@@ -66,10 +61,6 @@ class AggregatorSettings:
         if not 1 <= self.flush_lanes <= 8:
             raise ValueError(
                 f"CENSUS_AGGREGATOR_FLUSH_LANES must be 1 to 8, got {self.flush_lanes}"
-            )
-        if self.remember_days < 0:
-            raise ValueError(
-                f"CENSUS_AGGREGATOR_REMEMBER_DAYS must be 0 or more, got {self.remember_days}"
             )
         positive("CENSUS_AGGREGATOR_RETRY_MAX_S", self.retry_max_s)
         positive("CENSUS_AGGREGATOR_STATEMENT_TIMEOUT_S", self.statement_timeout_s)

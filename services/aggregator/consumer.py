@@ -324,17 +324,10 @@ class Aggregator:
         if self._retry is not None:
             self._retry = self._retry.without(partitions)
         self._joined = False
-        self._forget()
-
-    def _forget(self) -> None:
-        """The stores stop trusting the rows they committed: their partitions change hands."""
-        for store in (self._store, *self._lane_stores):
-            store.forget()
 
     def _assign(self, partitions: set[int]) -> None:
         """New partitions stay paused until they are sought to the offsets in PostgreSQL."""
         fresh = partitions - self._parts.keys()
-        self._forget()  # another consumer may have written them since this one last had them
         for p in fresh:
             self._parts[p] = _Partition()
         self._src.pause(fresh)

@@ -66,8 +66,6 @@ async def rollup_stores(settings: AggregatorSettings) -> AsyncIterator[list[PgRo
                     settings.pg.dsn,
                     connect_timeout_s=settings.pg.connect_timeout_s,
                     statement_timeout_s=settings.statement_timeout_s,
-                    # Shared out: a lane remembers only the install days of its own partitions.
-                    remember_days=settings.remember_days // settings.flush_lanes,
                 )
             )
             for _ in range(settings.flush_lanes)

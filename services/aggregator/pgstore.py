@@ -16,7 +16,6 @@ import asyncpg
 import msgspec
 
 from services.aggregator.activity import WINDOWS, Activity, ActivityKey
-from services.aggregator.daycache import DayCache
 from services.aggregator.dedup import StoredIds
 from services.aggregator.rollup import DayKey, InstallDay, RollupDelta
 from services.aggregator.store import (
@@ -121,14 +120,11 @@ def _by_day(keys: list[DayKey]) -> dict[dt.date, tuple[list[str], list[uuid.UUID
 class PgTx:
     """A FlushTx on an asyncpg connection inside an open transaction."""
 
-    def __init__(self, conn: asyncpg.Connection, remembered: DayCache | None = None) -> None:
+    def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
-        self._remembered = remembered if remembered is not None else DayCache(0)
         # Rows that exist already are updated; the others are new and go in with COPY.
         self._stored_days: set[DayKey] = set()
         self._stored_activity: set[ActivityKey] = set()
-        self.saved_days: Mapping[DayKey, InstallDay] = {}
-        """The install days `save` wrote: what the store remembers once this commits."""
 
     async def fence(self, group: str, topic: str, claims: list[OffsetClaim]) -> None:
         partitions = [c.partition for c in claims]
@@ -200,11 +196,7 @@ class PgTx:
             yield day, rows
 
     async def load_days(self, keys: list[DayKey]) -> dict[DayKey, InstallDay]:
-        # Rows this store committed itself are not read back (daycache.py says why they hold).
-        out, keys = self._remembered.split(keys)
-        self._stored_days.update(out)
-        if not keys:
-            return out
+        out: dict[DayKey, InstallDay] = {}
         columns = (
             "d.version, d.platform, d.os, d.arch, d.attrs, d.counts, d.pings, d.first_ping,"
             " d.last_ping, d.ping_ids, d.retry_ids"
@@ -247,7 +239,6 @@ class PgTx:
         written = 0
         if days:
             await self._save_days(days)
-            self.saved_days = days
             written += len(days)
         if activity:
             await self._save_install_activity(activity)
@@ -292,7 +283,7 @@ class PgTx:
             if k in self._stored_days:
                 by_day.setdefault(k[0], []).append((k[1], k[2], r))
         for day, items in by_day.items():  # one statement per day: it touches one partition
-            status = await self._conn.execute(
+            await self._conn.execute(
                 """UPDATE install_days d
                       SET version = u.r->>0, platform = u.r->>1, os = u.r->>2, arch = u.r->>3,
                           attrs = u.r->4, counts = u.r->5, pings = (u.r->>6)::int,
@@ -304,14 +295,6 @@ class PgTx:
                 day,
                 _json_encode(items).decode(),
             )
-            if status != f"UPDATE {len(items)}":
-                # A remembered row is gone (its day dropped, or deleted by hand): this flush
-                # would lose its pings. Retried, the flush reads what the database holds.
-                raise StoreError(
-                    f"{day}: {status.removeprefix('UPDATE ')} of {len(items)} stored install "
-                    "days were found to update; retrying from the database",
-                    retryable=True,
-                )
 
     async def _save_install_activity(self, activity: Mapping[ActivityKey, Activity]) -> None:
         stored = self._stored_activity
@@ -525,18 +508,8 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 class PgRollupStore:
     """The RollupStore on PostgreSQL; reconnects lazily after a connection is lost."""
 
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        connect_timeout_s: float,
-        statement_timeout_s: float,
-        remember_days: int = 0,
-    ) -> None:
-        """`remember_days`: install days committed here that flushes need not read back (0:
-        every flush reads them; services/aggregator/daycache.py)."""
+    def __init__(self, dsn: str, *, connect_timeout_s: float, statement_timeout_s: float) -> None:
         self._dsn = dsn
-        self._remembered = DayCache(remember_days)
         self._connect_timeout_s = connect_timeout_s
         self._statement_timeout_s = statement_timeout_s
         self._conn: asyncpg.Connection | None = None
@@ -571,11 +544,7 @@ class PgRollupStore:
         self._conn = conn
         return conn
 
-    def forget(self) -> None:
-        self._remembered.clear()
-
     async def _drop(self) -> None:
-        self._remembered.clear()  # an asynchronous commit may be lost with the server
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.terminate()
@@ -621,18 +590,12 @@ class PgRollupStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTx]:
         conn = await self._connection()
-        tx = PgTx(conn, self._remembered)
         try:
             async with conn.transaction():
-                yield tx
+                yield PgTx(conn)
         except (*RETRYABLE, asyncpg.PostgresError) as exc:
-            self._remembered.clear()
             await self._on_error(exc)
             raise _store_error(exc) from exc
-        except BaseException:
-            self._remembered.clear()  # rolled back (fenced, cancelled, ...): nothing to trust
-            raise
-        self._remembered.committed(tx.saved_days)
 
     async def stored_offsets(self, group: str, topic: str) -> dict[int, int]:
         conn = await self._connection()

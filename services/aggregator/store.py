@@ -79,9 +79,7 @@ class FlushTx(Protocol):
     The transaction remembers which rows its loads found: `save` updates the install days and
     activity rows that `load_days` / `load_activity` returned on the same FlushTx and inserts
     the others. So a flush loads every key it saves first, on one FlushTx, in one transaction
-    (the fence's row locks make those rows this consumer's until the commit). `load_days` may
-    answer from the rows this store committed itself instead of reading them back, until
-    `RollupStore.forget`; a remembered row found gone when saved fails the save (retryable).
+    (the fence's row locks make those rows this consumer's until the commit).
     """
 
     async def fence(self, group: str, topic: str, claims: list[OffsetClaim]) -> None:
@@ -121,10 +119,6 @@ class RollupStore(Protocol):
 
     async def check(self) -> None:
         """Raise StoreError when the database cannot be reached."""
-
-    def forget(self) -> None:
-        """Stop trusting the rows this store committed: its partitions may have had, or may get,
-        another writer (a rebalance). The next loads read the database."""
 
     async def claim_source(self, source: Source) -> None:
         """Record `source` as the database's if it has none yet; raise SourceConflict when it

@@ -166,8 +166,6 @@ class FakeRollupStore:
         self.open_now = 0
         self.most_open = 0
         self.transactions = 0
-        self.forgot_at: list[int] = []
-        """`transactions` at each forget(): when the rows it committed stopped being trusted."""
         self.source: Source | None = None
 
     async def ensure_days(self, days: set[dt.date], *, events_only: set[dt.date]) -> None:
@@ -207,9 +205,6 @@ class FakeRollupStore:
     async def check(self) -> None:
         if self.down:
             raise StoreError("ConnectionRefusedError: down", retryable=True)
-
-    def forget(self) -> None:
-        self.forgot_at.append(self.transactions)
 
 
 @dataclass

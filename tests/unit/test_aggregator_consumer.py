@@ -119,28 +119,6 @@ async def test_a_revocation_waits_for_the_flush_in_flight_and_nothing_is_orphane
     assert rig.metric("census_aggregator_flush_errors_total") == 0
 
 
-async def test_every_rebalance_makes_the_stores_forget_after_the_flush_in_flight() -> None:
-    """A store's remembered rows are trusted only while no other consumer can write them: they
-    are forgotten on assignment, and on revocation after the flush in flight committed (its
-    rows would otherwise be remembered past the hand-over)."""
-    rig = Rig(CENSUS_AGGREGATOR_BATCH_RECORDS="40")
-    rig.produce(pings(100))
-    rig.store.gate = asyncio.Event()
-    aggregator = rig.aggregator()
-    async with running(aggregator):
-        await rebalance(rig.source, {0, 1})
-        await until(lambda: rig.store.open_now == 1, "a flush in flight")
-        before = len(rig.store.forgot_at)
-        assert before >= 1 and set(rig.store.forgot_at) == {0}  # assigned, nothing committed
-        revocation = asyncio.create_task(rebalance(rig.source, {0, 1}))
-        await asyncio.sleep(0.1)  # give a wrong loop the chance to forget before the commit
-        assert len(rig.store.forgot_at) == before
-        rig.store.gate.set()
-        await asyncio.wait_for(revocation, timeout=10)
-        await until(lambda: len(rig.store.forgot_at) == before + 2, "revoked, assigned again")
-        assert rig.store.forgot_at[before] >= 1  # after the flush in flight committed
-
-
 async def test_the_loop_does_not_spin_while_a_flush_is_in_flight() -> None:
     rig = Rig()
     rig.produce(pings(10))
