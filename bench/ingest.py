@@ -271,7 +271,8 @@ def main() -> int:
     runs: dict[str, Runs] = {}
     ratios: dict[str, list[float]] = {}
     """Per round: "single" → /v1/ping's rps ÷ bare's just before; "batch" → batch requests/s ÷
-    that bare run's; a compat route → its rps ÷ the /v1/ping run just before it."""
+    that bare run's; a compat route → its rps ÷ the mean of the /v1/ping runs just before and
+    just after it."""
     kafka_cpu = 0.0
     try:
         wait_port(bare_port)
@@ -299,14 +300,18 @@ def main() -> int:
         kafka = listener_pid(int(BOOTSTRAP.rpartition(":")[2]))
         by_name = {t.name: t for t in targets}
         # The machine is shared and its speed drifts by 2x within a minute: each ratio is taken
-        # between two back-to-back runs (bare then /v1/ping, /v1/ping then a compat route), and
-        # its figure is the median of the rounds' ratios.
+        # between back-to-back runs (bare then /v1/ping; a compat route between two /v1/ping
+        # runs, whose mean cancels a drift across the three), and its figure is the median of
+        # the rounds' ratios.
         order = ["bare", "single", "batch"]
         for target in targets[3:]:
             order += ["single", target.name]
+        if len(targets) > 3:
+            order.append("single")
         latest: dict[str, float] = {}
         previous = ""
         for round_ in range(1, ROUNDS + 1):
+            compat_pending: tuple[str, float, float] | None = None  # (name, rps, single before)
             for name in order:
                 target = by_name[name]
                 run = runs[target.name]
@@ -325,7 +330,11 @@ def main() -> int:
                 elif name == "batch":
                     ratios.setdefault("batch", []).append(latest["batch"] / latest["bare"])
                 elif name.startswith("compat_"):
-                    ratios.setdefault(name, []).append(latest[name] / latest["single"])
+                    compat_pending = (name, latest[name], latest["single"])
+                if name == "single" and compat_pending is not None:
+                    compat, rps, before = compat_pending
+                    ratios.setdefault(compat, []).append(rps / ((before + latest["single"]) / 2))
+                    compat_pending = None
                 previous = name
             print(f"bench/ingest.py: round {round_} of {ROUNDS} done", file=sys.stderr, flush=True)
         # Per process: with CENSUS_INGEST_WORKERS=N the workers are the supervisor's children.
@@ -366,6 +375,7 @@ def main() -> int:
         figures[f"{name}_rps"] = round(run.median("rps"), 1)
         figures[f"{name}_vs_canonical"] = round(statistics.median(ratios[name]), 3)
         figures[f"{name}_vs_canonical_runs"] = [round(r, 3) for r in ratios[name]]
+        figures[f"{name}_rps_runs"] = [round(r["rps"], 1) for r in run.results]
         figures[f"{name}_p99_ms"] = round(run.median("p99_ms"), 2)
         figures[f"{name}_cpu_us_per_request"] = round(run.cpu / run.requests * 1e6, 1)
         figures[f"{name}_non_2xx"] = run.non_2xx()
