@@ -3,7 +3,7 @@
 Two ways in, one set of rules: a body that decodes straight into the canonical Struct and that
 the catalog takes as it is (`schemas.reader.is_clean`) is done; anything else is decoded untyped
 and read field by field by the tolerant reader (`schemas.reader.read_ping`), which decides what
-is kept, replaced or dropped, and words every refusal. tests/unit/test_reader_equivalence.py
+is kept, replaced or dropped, and words every refusal. tests/unit/test_ingest_fastdecode.py
 holds the two to the same answer.
 """
 

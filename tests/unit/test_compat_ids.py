@@ -31,6 +31,14 @@ def test_a_keyed_id_is_the_uuid_module_s(parts: list[str]) -> None:
     assert made.version == 8
 
 
+@settings(max_examples=200)
+@given(st.binary(max_size=160), st.text(max_size=40))
+def test_a_keyed_id_is_hmac_s_under_any_key(key: bytes, part: str) -> None:
+    """keyed_uuid runs HMAC from two SHA-256 states of its own: the same as `hmac` under keys
+    shorter than, as long as and longer than SHA-256's block (which HMAC hashes first)."""
+    assert keyed_uuid(key, "product", part) == _keyed_by_uuid_module(key, "product", part)
+
+
 def _as_uuid_module_reads(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hmac
+import hashlib
 import types
 import typing
 import uuid
@@ -39,19 +39,33 @@ class CompatContext:
 
 def keyed_uuid(key: bytes, *parts: str) -> uuid.UUID:
     """HMAC-SHA256 of the parts, cut to 128 bits and marked as a version 8 (custom) UUID."""
-    hasher = _keyed(key).copy()  # keyed once: hmac.digest keyed it again for every id
+    inner, outer = _keyed(key)
+    hasher = inner.copy()
     hasher.update("\x1f".join(parts).encode())
-    digest = bytearray(hasher.digest()[:16])
+    wrapped = outer.copy()
+    wrapped.update(hasher.digest())
+    digest = bytearray(wrapped.digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x80
     digest[8] = (digest[8] & 0x3F) | 0x80
     # msgspec makes the UUID in C: a third of uuid.UUID(bytes=...)'s time, the same UUID.
     return msgspec.convert(bytes(digest), uuid.UUID)
 
 
+_BLOCK: Final = 64
+"""SHA-256's block size: HMAC pads or hashes the key to it (RFC 2104)."""
+
+
 @functools.lru_cache(maxsize=4)
-def _keyed(key: bytes) -> hmac.HMAC:
-    """HMAC-SHA256 under `key`, before any message: copied per id (1.0 us; hmac.digest 1.5)."""
-    return hmac.new(key, digestmod="sha256")
+def _keyed(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256 under `key` as its two SHA-256 states, inner and outer, before any message
+    (RFC 2104), copied per id: the same digest as `hmac`, whose copy() and digest() are Python
+    methods that made half of an id's 1.9 us."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
+    outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
+    return inner, outer
 
 
 def _client_uuid(raw: str) -> uuid.UUID:
