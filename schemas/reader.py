@@ -191,8 +191,8 @@ class Rules:
         for key, value in attrs.items():
             if (key, value) in known:
                 continue
-            check = checks.get(key, False)
-            if check is False or check is None or isinstance(check, frozenset):
+            check = checks.get(key)
+            if not isinstance(check, re.Pattern):
                 return False  # undeclared, or a bool or enum attr whose pair is not in `pairs`
             if value is True or value is False or check.fullmatch(value) is None:
                 return False
