@@ -144,6 +144,23 @@ def test_numbers_are_read_only_up_to_the_digits_a_count_can_have() -> None:
         bashjson.unquoted_units(b'{"disk_size": ' + hostile.LONG_DIGITS.encode() + b"G}")
 
 
+@pytest.mark.parametrize("field", sorted(bashjson.UNITS))
+@pytest.mark.parametrize("digits", ["0", "0042", "2666", "0" * 5000 + "32", "1" * 13, "1" * 14])
+def test_bare_digits_read_as_the_same_digits_with_space_around(field: str, digits: str) -> None:
+    """Bare digits (most of what bash writes) skip the unit pattern: the same answer as the
+    pattern gives the same digits with no unit."""
+
+    def read(text: str) -> int | str:
+        try:
+            return bashjson.number_with_unit(field, text) or 0
+        except bashjson.TooManyDigits:
+            return "too many digits"
+
+    assert read(digits) == read(f" {digits} ")
+    significant = digits.lstrip("0") or "0"
+    assert read(digits) == (int(significant) if len(significant) <= 13 else "too many digits")
+
+
 def test_the_repair_is_bounded_in_size() -> None:
     small = b'{"nsapp": "a\tb"}'
     assert bashjson.repair(small) == b'{"nsapp": "a b"}'

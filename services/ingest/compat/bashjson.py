@@ -69,16 +69,22 @@ def shown(value: str) -> str:
 def number_with_unit(field: str, text: str) -> int | None:
     """`"32G"` → 32 for disk_size; None when `text` is not a number; AmbiguousValue for a unit
     the field does not take; TooManyDigits for a number no count can hold."""
+    if text.isascii() and text.isdigit():
+        return _digits(field, text)  # bare digits, as bash writes most: the field's own unit
     match = _WITH_UNIT.match(text)
     if match is None:
         return None
     factor = UNITS[field].get((match[2] or "").lower())
     if factor is None:
         raise AmbiguousValue(field, text)
-    digits = match[1].lstrip("0") or "0"
-    if len(digits) > MAX_DIGITS:
+    return _digits(field, match[1]) * factor
+
+
+def _digits(field: str, digits: str) -> int:
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > MAX_DIGITS:
         raise TooManyDigits(field)
-    return int(digits) * factor
+    return int(significant)
 
 
 def strip_controls(body: bytes) -> bytes:
