@@ -31,7 +31,9 @@ _PULSE = CATALOGS.get("pulse")
 assert _PULSE is not None
 CONTEXT = CompatContext(CATALOGS, b"quick-path-test-secret")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-WRONG: tuple[Any, ...] = (None, "x" * 70, -1, {"a": 1}, 10**21)
+WRONG: tuple[Any, ...] = (None, "x" * 70, -1, {"a": 1}, 10**21, 2**63, -(2**63) - 1)
+"""Each top-level value replaced by these in turn; the integers are past what the untyped
+decoders convert (10**21) and just past int64, where typed twins stop (2**63, -(2**63) - 1)."""
 RETRY_IDS = RetryIds("quick-path-test-secret")
 RECEIVED_AT = dt.datetime(2026, 11, 20, 10, 5, tzinfo=dt.UTC)
 
@@ -74,7 +76,7 @@ def _nested(name: str, raw: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
     for outer, inner in _objects(raw):
         label = f"{name} {'.'.join(outer)}"
         for key in list(inner):
-            for index, wrong in enumerate((None, "x" * 70, {"a": 1}, [1])):
+            for index, wrong in enumerate((None, "x" * 70, {"a": 1}, [1], 10**21, 2**63)):
                 yield f"{label}.{key}={index}", _dumps_with(raw, outer, {**inner, key: wrong})
             yield (
                 f"{label}.{key} escaped",

@@ -6,7 +6,9 @@ The proof, per body, in C-level calls:
 - the Struct's strict twin (every Struct in it with `forbid_unknown_fields`) decodes it: no key
   it does not declare, no value `lenient.convert` would drop;
 - no backslash and no run of more than quickjson.LONGEST_INT digits: the untyped decoders read
-  the same values msgspec does (services/ingest/quickjson.py says why);
+  the same values msgspec does (services/ingest/quickjson.py says why). The digits are not
+  looked for when every number the twin takes is an integer within int64 (a bare `int` is one in
+  the twin): a longer one fails the twin, and digits anywhere else are in a string;
 - the twin's encoding (`omit_defaults`) holds as many `"` as the body. A field absent from the
   body holds its default object, which the encoding leaves out, so each key and string encoded
   was in the body; equal counts then leave none over in the body: no key repeated (msgspec keeps
@@ -19,13 +21,15 @@ holds both to the same answers.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import itertools
 import operator
 import types
 import typing
+import uuid
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
 
@@ -43,9 +47,16 @@ _DECODE_ERRORS: Final = (
 )
 
 
+_INT64: Final = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""A bare `int` in a twin: an integer past int64 fails the twin, so the tolerant way reads it
+(msgspec bounds no wider; the untyped decoders read up to quickjson.LONGEST_INT digits)."""
+
+
 def _retyped(kind: Any) -> Any:
     """`kind` with each Struct in it (alone, in a union, a list or a dict's values) replaced by
-    its strict twin."""
+    its strict twin, and each bare `int` by _INT64."""
+    if kind is int:
+        return _INT64
     if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
         return twin(kind)
     origin, args = typing.get_origin(kind), typing.get_args(kind)
@@ -58,10 +69,37 @@ def _retyped(kind: Any) -> Any:
     return kind
 
 
-def _holds_struct(kind: Any) -> bool:
-    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+def _retypes(kind: Any) -> bool:
+    """Whether `_retyped` changes `kind`: a Struct or a bare int in it (Annotated ints are kept)."""
+    if kind is int or (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
         return True
-    return any(_holds_struct(arg) for arg in typing.get_args(kind))
+    if typing.get_origin(kind) is Annotated:
+        return False
+    return any(_retypes(arg) for arg in typing.get_args(kind))
+
+
+_PLAIN: Final = (str, bool, type(None), dt.datetime, uuid.UUID)
+
+
+def _bounded(kind: Any) -> bool:
+    """Whether every number a twin of `kind` takes is an integer within int64 (and none is a
+    float or anything untyped): a longer run of digits then fails the twin or lies in a string,
+    which every decoder reads alike, and `decode` need not look for one in the body."""
+    if kind in _PLAIN or kind is int:  # a bare int is _INT64 in the twin
+        return True
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return all(_bounded(field.type) for field in msgspec.structs.fields(kind))
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Annotated:
+        base, *metas = args
+        if base is int:
+            return any(m.ge is not None and m.le is not None for m in metas)
+        return base is not float and _bounded(base)
+    if origin is typing.Literal:
+        return all(isinstance(arg, str) for arg in args)
+    if origin in (types.UnionType, typing.Union, list, dict):
+        return all(_bounded(arg) for arg in args)
+    return False
 
 
 @functools.cache
@@ -82,7 +120,7 @@ def twin(kind: type[S]) -> type[S]:
             else msgspec.field(default=field.default, name=field.encode_name),
         )
         for field in msgspec.structs.fields(kind)
-        if _holds_struct(field.type)
+        if _retypes(field.type)
     ]
     strict = msgspec.defstruct(
         f"Strict{kind.__name__}",
@@ -99,9 +137,14 @@ def _decoder(kind: type[S]) -> msgspec.json.Decoder[S]:
     return msgspec.json.Decoder(twin(kind))
 
 
+@functools.cache
+def _scans(kind: type[msgspec.Struct]) -> bool:
+    return not _bounded(kind)
+
+
 def decode(body: bytes, kind: type[S]) -> S | None:
     """`kind` from `body` if the tolerant way would read exactly it; None: go that way."""
-    if b"\\" in body or quickjson.has_long_number(body):
+    if b"\\" in body or (_scans(kind) and quickjson.has_long_number(body)):
         return None
     try:
         value: S = _decoder(kind).decode(body)
