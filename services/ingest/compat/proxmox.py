@@ -9,7 +9,6 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, PROXMOX_SCRIPTS
 from schemas.ping import AttrText, Count
-from schemas.reader import rules_of
 from services.ingest.compat import bashjson, lenient, typed
 from services.ingest.compat.common import (
     CompatContext,
@@ -88,23 +87,6 @@ class ProxmoxReport(msgspec.Struct, frozen=True, kw_only=True):
 _NUMBERS: Final = tuple(name for name in bashjson.UNITS if name in ProxmoxReport.__struct_fields__)
 """The report's fields bash may write with a unit; read at once by `_read_numbers`."""
 _read_numbers: Final = operator.attrgetter(*_NUMBERS)
-_read_texts: Final = operator.attrgetter(
-    "type",
-    "os_type",
-    "os_version",
-    "pve_version",
-    "method",
-    "error_category",
-    "cpu_vendor",
-    "cpu_model",
-    "gpu_vendor",
-    "gpu_model",
-    "gpu_passthrough",
-    "repo_source",
-    "platform",
-)
-"""The report's free texts, read at once by `adapt`: bash sends "" for an unknown value, which
-is read as absent, and a value's surrounding whitespace is not part of it."""
 
 
 def category_for(exit_code: int) -> str:
@@ -163,6 +145,11 @@ def _number(field: str, value: int | str | None) -> int | None:
     return number
 
 
+def _text(value: str | None) -> str | None:
+    """bash sends "" for unknown values: treat it as absent."""
+    return value.strip() or None if value is not None else None
+
+
 def _platform(sent: str | None, pve_version: str | None) -> str | None:
     """TM_PLATFORM as sent (pve or incus); older reports say it only through pve_version."""
     if sent:
@@ -200,47 +187,33 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
     terminal = status in TERMINAL
     exit_code = numbers["exit_code"]
 
-    # One attrgetter and no call per text (eleven calls were a tenth of the route's time).
-    (
-        kind,
-        os_type,
-        os_version,
-        pve_version,
-        method,
-        category,
-        cpu_vendor,
-        cpu_model,
-        gpu_vendor,
-        gpu_model,
-        gpu_passthrough,
-        repo_source,
-        platform,
-    ) = [(text.strip() or None) if text else None for text in _read_texts(report)]
-    if category not in rules_of(catalog).enums["error_category"]:
+    category = _text(report.error_category)
+    if category not in catalog.attrs["error_category"].values:
         category = None
     if category is None and status in FAILED and exit_code is not None:
         category = category_for(exit_code)
 
     execution = report.execution_id or report.random_id
     phase = "terminal" if terminal else status
+    pve_version = _text(report.pve_version)
     ct_type = None if report.ct_type is None else str(report.ct_type).strip() or None
     attrs: dict[str, Any] = {
         "nsapp": report.nsapp,
-        "type": kind,
+        "type": _text(report.type),
         "status": status,
         "ct_type": ct_type,
-        "os_type": os_type,
-        "os_version": os_version,
+        "os_type": _text(report.os_type),
+        "os_version": _text(report.os_version),
         "pve_version": pve_version,
-        "method": method,
+        "method": _text(report.method),
         "error_category": category,
-        "cpu_vendor": cpu_vendor,
-        "cpu_model": cpu_model[:64] if cpu_model else None,
-        "gpu_vendor": gpu_vendor,
-        "gpu_model": gpu_model[:64] if gpu_model else None,
-        "gpu_passthrough": gpu_passthrough,
+        "cpu_vendor": _text(report.cpu_vendor),
+        "cpu_model": (_text(report.cpu_model) or "")[:64] or None,
+        "gpu_vendor": _text(report.gpu_vendor),
+        "gpu_model": (_text(report.gpu_model) or "")[:64] or None,
+        "gpu_passthrough": _text(report.gpu_passthrough),
         "has_arm": report.has_arm,
-        "repo_source": repo_source,
+        "repo_source": _text(report.repo_source),
     }
     arch = arch_name(report.arch) or ("arm64" if report.has_arm else ENVELOPE_DEFAULT)
     version = pve_version.removeprefix(INCUS_PREFIX) if pve_version else None
@@ -250,8 +223,8 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
         "event": "install" if terminal else "progress",
         "ping_id": keyed_uuid(ctx.id_key, PRODUCT, "execution", execution, phase),
         "version": version or ENVELOPE_DEFAULT,
-        "platform": _platform(platform, pve_version) or ENVELOPE_DEFAULT,
-        "os": os_type or ENVELOPE_DEFAULT,
+        "platform": _platform(_text(report.platform), pve_version) or ENVELOPE_DEFAULT,
+        "os": _text(report.os_type) or ENVELOPE_DEFAULT,
         "arch": arch,
         "attrs": {k: v for k, v in attrs.items() if v is not None},
         "counts": {k: v for k, v in numbers.items() if v is not None},
