@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import itertools
 import operator
 import types
 import typing
@@ -167,32 +166,11 @@ class DroppedByDesign:
             read = None if through_list else operator.attrgetter(".".join(names))
             paths.append((path, names, read))
         self._paths = tuple(paths)
-        # One attrgetter reads the field each path starts at, and the paths whose field is not
-        # None are picked in C; only a longer path whose field is set is followed further (a
-        # Python call per path was most of this).
-        self._names = tuple(path for path, _, _ in paths)
-        self._deep = tuple(
-            (index, names, read) for index, (_, names, read) in enumerate(paths) if len(names) > 1
-        )
-        tops = [names[0] for _, names, _ in paths]
-        self._tops: Callable[[Any], Any] | None = (
-            operator.attrgetter(*tops) if len(tops) > 1 else None
-        )
 
     def of(self, value: msgspec.Struct) -> list[str]:
         """`common.dropped_by_design` of the body `value` was decoded from by `decode` (a field
         of it is not None exactly when the body held a non-null value there)."""
-        if self._tops is None:  # none or one path
-            return [path for path, names, read in self._paths if _held(value, names, read)]
-        held = list(map(_is_not_none, self._tops(value)))
-        for index, names, read in self._deep:
-            if held[index]:
-                held[index] = _held(value, names, read)
-        return list(itertools.compress(self._names, held))
-
-
-_is_not_none: Final = functools.partial(operator.is_not, None)
-"""`x is not None`, in C (`operator.is_not(None, x)`)."""
+        return [path for path, names, read in self._paths if _held(value, names, read)]
 
 
 def _held(value: msgspec.Struct, names: tuple[str, ...], read: Callable[[Any], Any] | None) -> bool:
