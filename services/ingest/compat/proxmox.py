@@ -9,6 +9,7 @@ import msgspec
 
 from schemas.compat import ENVELOPE_DEFAULT, PROXMOX_SCRIPTS
 from schemas.ping import AttrText, Count
+from schemas.reader import rules_of
 from services.ingest.compat import bashjson, lenient, typed
 from services.ingest.compat.common import (
     CompatContext,
@@ -188,7 +189,7 @@ def adapt(body: bytes, ctx: CompatContext) -> Checked:
     exit_code = numbers["exit_code"]
 
     category = _text(report.error_category)
-    if category not in catalog.attrs["error_category"].values:
+    if category not in rules_of(catalog).enums["error_category"]:  # a set: the list was 0.24 us
         category = None
     if category is None and status in FAILED and exit_code is not None:
         category = category_for(exit_code)
