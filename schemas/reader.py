@@ -105,8 +105,9 @@ class Rules:
     known: set[tuple[str, AttrValue]] = field(default_factory=set)
     """`pairs` and the (string attr, value) pairs whose pattern matched the value whole, at most
     _TEXT_MEMO of those: a fleet sends few distinct app names, OS versions and CPU models, so a
-    ping's attrs are most often checked by one set containment, in C (the five patterns of a
-    Proxmox report were a third of `allows`; walking its fifteen attrs in Python, a sixth)."""
+    ping's attrs are most often checked by one set containment, in C (with a memo of pattern
+    answers alone, any string attr walked all fifteen attrs of a Proxmox report in Python: its
+    `is_clean` took 3.2 us, now 1.9)."""
 
     def __post_init__(self) -> None:
         self.known.update(self.pairs)

@@ -59,7 +59,7 @@ _BLOCK: Final = 64
 def _keyed(key: bytes) -> tuple[Any, Any]:
     """HMAC-SHA256 under `key` as its two SHA-256 states, inner and outer, before any message
     (RFC 2104), copied per id: the same digest as `hmac`, whose copy() and digest() are Python
-    methods that made half of an id's 1.9 us."""
+    methods (an id took 1.9 us with them, 1.35 without)."""
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     key = key.ljust(_BLOCK, b"\0")
