@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import pytest
@@ -31,9 +31,21 @@ _PULSE = CATALOGS.get("pulse")
 assert _PULSE is not None
 CONTEXT = CompatContext(CATALOGS, b"quick-path-test-secret")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-WRONG: tuple[Any, ...] = (None, "x" * 70, -1, {"a": 1}, 10**21, 2**63, -(2**63) - 1)
+LONG_FRACTION: Final = "2026-11-20T10:00:00." + "1" * 25 + "Z"
+WRONG: tuple[Any, ...] = (
+    None,
+    "x" * 70,
+    -1,
+    {"a": 1},
+    10**21,
+    2**63,
+    -(2**63) - 1,
+    LONG_FRACTION,
+)
 """Each top-level value replaced by these in turn; the integers are past what the untyped
-decoders convert (10**21) and just past int64, where typed twins stop (2**63, -(2**63) - 1)."""
+decoders convert (10**21) and just past int64, where typed twins stop (2**63, -(2**63) - 1); the
+time holds a run of digits longer than quickjson.LONGEST_INT inside a string, which a twin of
+bounded numbers reads without looking for long runs."""
 RETRY_IDS = RetryIds("quick-path-test-secret")
 RECEIVED_AT = dt.datetime(2026, 11, 20, 10, 5, tzinfo=dt.UTC)
 
