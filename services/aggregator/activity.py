@@ -136,13 +136,29 @@ def advance(
             for metric, span in _NEW_INSTALL_SPANS:
                 ranges[(product, metric, d, d + span)] += 1
             rows[key] = Activity(day, day, 1)
-        else:
+            continue
+        d = day.toordinal()
+        last = current.last_day.toordinal()
+        if d <= last:
             rows[key] = mark_seen(current, product, day, delta)
+            continue
+        # mark_seen's case of a day after the last one inlined (the rest of the sightings):
+        # active from the day after the last day's window ends, until this day's window ends.
+        for metric, span in _WINDOW_SPANS:
+            start = last + span + 1
+            if start < d:
+                start = d
+            end = d + span
+            if end >= start:
+                ranges[(product, metric, start, end)] += 1
+        rows[key] = Activity(current.first_day, day, ((current.days_seen << (d - last)) | 1) & MASK)
     return rows, delta
 
 
+_WINDOW_SPANS: Final = tuple((metric, width - 1) for metric, width in enumerate(WINDOWS.values()))
+"""(metric, days after a sighting its window lasts) of dau, wau and mau."""
 _NEW_INSTALL_SPANS: Final = (
-    *((metric, width - 1) for metric, width in enumerate(WINDOWS.values())),
+    *_WINDOW_SPANS,
     (3, 0),  # new_installs on its first day
 )
 """(metric, days after the first) a new install adds 1 to, as mark_seen(None, ...) does."""

@@ -255,12 +255,14 @@ class PgTx:
     async def _save_days(self, days: Mapping[DayKey, InstallDay]) -> None:
         # No sorting of rows keyed by install: they are this consumer's alone (fenced), so lock
         # order cannot deadlock, and sorting UUIDs costs more than writing them.
-        new = [(k, r) for k, r in days.items() if k not in self._stored_days]
-        if new:
-            await self._conn.copy_records_to_table(
-                "install_days",
-                columns=DAY_COLUMNS,
-                records=[
+        stored = self._stored_days
+        new: list[tuple[Any, ...]] = []
+        by_day: dict[dt.date, list[tuple[str, uuid.UUID, InstallDay]]] = {}
+        for k, r in days.items():  # one pass: a key hashes a UUID in Python
+            if k in stored:
+                by_day.setdefault(k[0], []).append((k[1], k[2], r))
+            else:
+                new.append(
                     (
                         *k,
                         r.version,
@@ -275,13 +277,9 @@ class PgTx:
                         r.ping_ids,
                         r.retry_ids,
                     )
-                    for k, r in new
-                ],
-            )
-        by_day: dict[dt.date, list[tuple[str, uuid.UUID, InstallDay]]] = {}
-        for k, r in days.items():
-            if k in self._stored_days:
-                by_day.setdefault(k[0], []).append((k[1], k[2], r))
+                )
+        if new:
+            await self._conn.copy_records_to_table("install_days", columns=DAY_COLUMNS, records=new)
         for day, items in by_day.items():  # one statement per day: it touches one partition
             await self._conn.execute(
                 """UPDATE install_days d
@@ -298,30 +296,40 @@ class PgTx:
 
     async def _save_install_activity(self, activity: Mapping[ActivityKey, Activity]) -> None:
         stored = self._stored_activity
-        new = [
-            (*k, a.first_day, a.last_day, a.days_seen)
-            for k, a in activity.items()
-            if k not in stored
-        ]
+        new: list[tuple[str, uuid.UUID, dt.date, dt.date, int]] = []
+        # The stored rows' columns, filled in one pass (a key hashes a UUID in Python).
+        products: list[str] = []
+        installs: list[uuid.UUID] = []
+        firsts: list[dt.date] = []
+        lasts: list[dt.date] = []
+        masks: list[int] = []
+        for key, a in activity.items():
+            if key in stored:
+                products.append(key[0])
+                installs.append(key[1])
+                firsts.append(a.first_day)
+                lasts.append(a.last_day)
+                masks.append(a.days_seen)
+            else:
+                new.append((*key, a.first_day, a.last_day, a.days_seen))
         if new:
             await self._conn.copy_records_to_table(
                 "install_activity",
                 columns=["product", "install_id", "first_day", "last_day", "days_seen"],
                 records=new,
             )
-        known = [k for k in activity if k in stored]
-        if known:
+        if products:
             await self._conn.execute(
                 """UPDATE install_activity a
                       SET first_day = u.first_day, last_day = u.last_day, days_seen = u.days_seen
                      FROM unnest($1::text[], $2::uuid[], $3::date[], $4::date[], $5::bigint[])
                           AS u(product, install_id, first_day, last_day, days_seen)
                     WHERE a.product = u.product AND a.install_id = u.install_id""",
-                [k[0] for k in known],
-                [k[1] for k in known],
-                [activity[k].first_day for k in known],
-                [activity[k].last_day for k in known],
-                [activity[k].days_seen for k in known],
+                products,
+                installs,
+                firsts,
+                lasts,
+                masks,
             )
 
     async def _save_active(self, delta: RollupDelta) -> int:

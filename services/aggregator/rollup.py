@@ -255,6 +255,12 @@ class RollupDelta:
     _added: dict[CountKey, list[int]] = field(default_factory=dict)
     """Values joining rollup_counts rows, folded into `counts` by `fold` (a list append per value
     instead of a CountDelta.add call: counts are most of the work on a new install day)."""
+    _joined: dict[tuple[dt.date, str, tuple[tuple[str, str | bool], ...]], int] = field(
+        default_factory=dict
+    )
+    """New install days per (day, product, attrs as items), folded into `attrs` by `fold`: a
+    fleet's installs share a few attr combinations, so one count per new day replaces one per
+    attr."""
 
     def _active(self, day: dt.date, product: str, s: InstallDay, installs: int, pings: int) -> None:
         key = (day, product, s.version, s.platform, s.os, s.arch)
@@ -279,11 +285,10 @@ class RollupDelta:
             self._active(day, product, old, -1, -old.pings)
         self._active(day, product, new, 1, pings)
         if old is None:
-            attrs = self.attrs
-            for name, value in new.attrs.items():
-                # attr_text inlined: this loop runs for every attr of every new install day.
-                text = value if value.__class__ is str else ("true" if value else "false")
-                attrs[(day, product, name, text)] += 1
+            if new.attrs:
+                joined = self._joined
+                combination = (day, product, tuple(new.attrs.items()))
+                joined[combination] = joined.get(combination, 0) + 1
             added = self._added
             for name, count in new.counts.items():
                 values = added.get((day, product, name))
@@ -308,7 +313,12 @@ class RollupDelta:
                     self._count((day, product, name)).add(count)
 
     def fold(self) -> None:
-        """Move the values collected by `move` into `counts`."""
+        """Move what `move` collected into `attrs` and `counts`."""
+        attrs = self.attrs
+        for (day, product, items), installs in self._joined.items():
+            for name, value in items:
+                attrs[(day, product, name, attr_text(value))] += installs
+        self._joined.clear()
         for key, values in self._added.items():
             self._count(key).add_all(values)
         self._added.clear()
