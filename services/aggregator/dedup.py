@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+import msgspec
+
 from schemas.record import PingRecord
 from services.aggregator.rollup import DayKey, InstallDay
 
@@ -96,16 +98,17 @@ def previous_day_keys(records: Sequence[PingRecord], days: Sequence[dt.date]) ->
     return list(keys)
 
 
-@dataclass(slots=True)
-class RowIds:
+# A Struct, made in C: one per install day of a batch (a dataclass's __init__ is Python code).
+# gc=False: it refers to a key, a stored row, and lists and dicts of bytes and ints only.
+class RowIds(msgspec.Struct, gc=False):
     """What a batch did to one install-day row: pings counted so far, ids to remember."""
 
     key: DayKey
     stored: InstallDay | None
     pings: int
-    client_ids: list[bytes] = field(default_factory=list)
+    client_ids: list[bytes]
     """The client ids of its counted records, in consumption order."""
-    sightings: dict[bytes, int] = field(default_factory=dict)
+    sightings: dict[bytes, int]
     """Derived id → its last sighting (epoch seconds) on this row's day."""
 
 
