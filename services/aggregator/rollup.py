@@ -157,21 +157,20 @@ def count_events(
     if days is None:
         days = [utc_day(r.received_at) for r in records]
     dimensions: dict[str, tuple[str, ...]] = {}
-    texts: dict[tuple[str, tuple[str | bool | None, ...]], str] = {}
-    events: Counter[EventKey] = Counter()
+    # Counted under the dimension values first, written as JSON once per distinct key after.
+    counted: dict[tuple[dt.date, str, str, tuple[str | bool | None, ...]], int] = {}
     for record, day in zip(records, days, strict=True):
         product = record.product
         dims = dimensions.get(product)
         if dims is None:
             catalog = catalogs.get(product)
             dims = dimensions[product] = catalog.dimensions if catalog else ()
-        attrs = record.attrs
-        values = tuple(map(attrs.get, dims))
-        text = texts.get((product, values))
-        if text is None:
-            present = {d: v for d, v in zip(dims, values, strict=True) if v is not None}
-            text = texts[(product, values)] = _JSON.encode(present).decode()
-        events[(day, product, record.event, text)] += 1
+        key = (day, product, record.event, tuple(map(record.attrs.get, dims)))
+        counted[key] = counted.get(key, 0) + 1
+    events: Counter[EventKey] = Counter()
+    for (day, product, event, values), n in counted.items():
+        present = {d: v for d, v in zip(dimensions[product], values, strict=True) if v is not None}
+        events[(day, product, event, _JSON.encode(present).decode())] += n
     return events
 
 
