@@ -254,7 +254,7 @@ class RollupDelta:
     _added: dict[CountKey, list[int]] = field(default_factory=dict)
     """Values joining rollup_counts rows, folded into `counts` by `fold` (a list append per value
     instead of a CountDelta.add call: counts are most of the work on a new install day)."""
-    _joined: dict[tuple[dt.date, str, tuple[tuple[str, str | bool], ...]], int] = field(
+    _new_attrs: dict[tuple[dt.date, str, tuple[tuple[str, str | bool], ...]], int] = field(
         default_factory=dict
     )
     """New install days per (day, product, attrs as items), folded into `attrs` by `fold`: a
@@ -285,9 +285,9 @@ class RollupDelta:
         self._active(day, product, new, 1, pings)
         if old is None:
             if new.attrs:
-                joined = self._joined
+                new_attrs = self._new_attrs
                 combination = (day, product, tuple(new.attrs.items()))
-                joined[combination] = joined.get(combination, 0) + 1
+                new_attrs[combination] = new_attrs.get(combination, 0) + 1
             added = self._added
             for name, count in new.counts.items():
                 values = added.get((day, product, name))
@@ -314,10 +314,10 @@ class RollupDelta:
     def fold(self) -> None:
         """Move what `move` collected into `attrs` and `counts`."""
         attrs = self.attrs
-        for (day, product, items), installs in self._joined.items():
+        for (day, product, items), installs in self._new_attrs.items():
             for name, value in items:
                 attrs[(day, product, name, attr_text(value))] += installs
-        self._joined.clear()
+        self._new_attrs.clear()
         for key, values in self._added.items():
             self._count(key).add_all(values)
         self._added.clear()
