@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import math
 import uuid
+from collections import Counter
 from typing import Any
 
 import msgspec
@@ -19,7 +20,7 @@ from services.aggregator.activity import Activity, ActivityDelta, advance, mark_
 from services.aggregator.batch import Batch
 from services.aggregator.flush import write_flush
 from services.aggregator.histogram import BUCKETS, bucket, quantile
-from services.aggregator.rollup import CountDelta
+from services.aggregator.rollup import CountDelta, InstallDay, attr_text, merge_days
 from services.aggregator.store import FencedError, OffsetClaim
 from services.common.settings import HorizonSettings
 from tests.support.aggregator import BASE, FakeRollupStore, FakeTables, Truth, fleet, ping, truth
@@ -325,3 +326,38 @@ def test_advance_equals_marking_each_sighting_in_day_order(
         expected_rows[key] = mark_seen(current, product, day, expected)
     assert rows == expected_rows
     assert delta.rows() == expected.rows()
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),  # day
+            st.sampled_from(["pulse", "novu"]),
+            st.lists(
+                st.tuples(
+                    st.sampled_from(["a", "b", "c"]),
+                    st.one_of(st.booleans(), st.sampled_from(["true", "false", "x"])),
+                ),
+                max_size=3,
+            ),
+        ),
+        max_size=40,
+    )
+)
+def test_new_install_days_count_each_attr_value_once_whatever_its_combination(
+    days: list[tuple[int, str, list[tuple[str, str | bool]]]],
+) -> None:
+    # The merge counts new days per attr combination (key order and bool or text alike) and
+    # expands them after: the same counts as one per attr of every new day.
+    states = {
+        (BASE.date() + dt.timedelta(days=d), product, uuid.UUID(int=i)): InstallDay(
+            "5.0.0", "docker", "linux", "amd64", dict(pairs), {}, 1, BASE, BASE
+        )
+        for i, (d, product, pairs) in enumerate(days)
+    }
+    expected: Counter[tuple[dt.date, str, str, str]] = Counter()
+    for (day, product, _), state in states.items():
+        for name, value in state.attrs.items():
+            expected[(day, product, name, attr_text(value))] += 1
+    merged = merge_days({}, states)
+    assert {k: v for k, v in merged.delta.attrs.items() if v} == expected
