@@ -1,6 +1,7 @@
 """The consume loop. One task owns every piece of state and performs every transition (seek,
 pause, resume, flush, join on revocation); rebalance callbacks only signal it. The steps are
-decode (decode.py) → accumulate (batch.py) → flush and commit (writer.py, run by inflight.py)."""
+decode (decode.py) → accumulate (batch.py) → flush and commit (writer.py, run by inflight.py),
+the last two once per flush lane (lanes.py), each lane a pipeline of its own."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from services.aggregator.deadletters import (
 from services.aggregator.decode import RecordDecoder, Unusable
 from services.aggregator.flush import FlushResult, write_flush
 from services.aggregator.inflight import FlushStep
-from services.aggregator.lanes import LanedWriter
+from services.aggregator.lanes import Lane, lane_of, lane_records
 from services.aggregator.metrics import AggregatorMetrics
 from services.aggregator.source import KafkaSource, Message, PartitionSource
 from services.aggregator.store import (
@@ -150,11 +151,10 @@ class Aggregator:
         self._signals = _Signals()
         # Everything below is read and written by the loop only (readiness() only reads).
         self._parts: dict[int, _Partition] = {}
-        self._batch = Batch()
-        self._retry: Batch | None = None
-        self._retry_at = 0.0
-        self._retry_delay = 0.0
-        self._step: FlushStep | None = None
+        self._lanes: list[Lane] = []
+        self._lane_records = lane_records(settings.batch_records, 1 + len(self._lane_stores))
+        self._epoch = 0
+        """Counts re-seeks: a flush submitted before the last one is stale (Lane.epoch)."""
         self._source: PartitionSource | None = None
         self._claimed: Source | None = None
         self._joined = False
@@ -182,7 +182,7 @@ class Aggregator:
             return "Kafka unreachable"
         if not self._store_ok:
             return "PostgreSQL unreachable"
-        if self._retry is not None:
+        if self._retrying:
             return "retrying a flush"
         return None
 
@@ -204,7 +204,10 @@ class Aggregator:
             if source is None:
                 source = await stack.enter_async_context(KafkaSource(s))
             self._source = source
-            self._step = FlushStep(self._writer(dead_letters))
+            writers = self._writers(dead_letters)
+            self._lanes = [
+                Lane(index, len(writers), FlushStep(writer)) for index, writer in enumerate(writers)
+            ]
             self._signals.running = True
             source.subscribe(self._signals)
             try:
@@ -213,7 +216,8 @@ class Aggregator:
                     log.error("giving up the last flush; its records will be replayed")
             finally:
                 self._signals.release()
-                await self._step.close()
+                for lane in self._lanes:
+                    await lane.step.close()
                 tasks = [self._probe_task, self._signal_wait, self._fetch]
                 for task in tasks:
                     if task:
@@ -222,12 +226,13 @@ class Aggregator:
 
     async def _loop(self, stop: asyncio.Event) -> None:
         s = self._settings
-        step = self._flusher
+        lanes = self._lanes
         while not stop.is_set():
             await self._handle_signals()
-            outcome = step.poll()
-            if outcome is not None:
-                self._apply(outcome)
+            for lane in lanes:
+                outcome = lane.step.poll()
+                if outcome is not None:
+                    self._apply(lane, outcome)
             if self._fatal is not None:
                 raise self._fatal
             now = self._clock()
@@ -236,32 +241,40 @@ class Aggregator:
             self._probe(now)
             if self._fatal is not None:
                 raise self._fatal
-            if not step.busy:
-                if self._retry is not None and now >= self._retry_at:
-                    self._submit(self._retry)
-                    self._retry = None
-                elif self._retry is None and self._batch.due(
-                    now, max_records=s.batch_records, max_age_s=s.flush_interval_s
+            # A seek waits until no flush is in flight: hold new ones back while one is due.
+            seek_due = now >= self._seek_at and any(not p.sought for p in self._parts.values())
+            for lane in lanes:
+                if lane.step.busy or seek_due:
+                    continue
+                if lane.retry is not None:
+                    if now >= lane.retry_at:
+                        self._submit(lane, lane.retry)
+                        lane.retry = None
+                elif lane.batch.due(
+                    now, max_records=self._lane_records, max_age_s=s.flush_interval_s
                 ):
-                    self._submit(self._batch)
-                    self._batch = Batch()
+                    self._submit(lane, lane.batch)
+                    lane.batch = Batch()
             await self._fetch_or_wait(now)
 
     async def _fetch_or_wait(self, now: float) -> None:
         """Wait for fetched records, a rebalance signal or the flush in flight, whichever comes
         first. The fetch is a task of its own: aiokafka's getmany waits out a rebalance whatever
         its timeout, and a rebalance waits for this loop to join its flushes."""
-        room = self._settings.batch_records - self._batch.size
-        step = self._flusher
-        if self._fetch is None and (room > 0 or not step.busy):  # a full batch waits
+        lanes = self._lanes
+        most = self._settings.batch_records
+        taken = sum(lane.batch.size for lane in lanes)
+        # At most one batch's worth waiting, and two in memory with the flushes in flight
+        # (as with one lane: a full batch waiting while the one before it is written).
+        room = min(most - taken, 2 * most - taken - sum(lane.step.size for lane in lanes))
+        if self._fetch is None and (room > 0 or not self._busy):  # full batches wait
             self._fetch = asyncio.create_task(self._fetched(self._wait(now), max(1, room)))
         if self._signal_wait is None or self._signal_wait.done():
             self._signal_wait = asyncio.create_task(self._signals.posted.wait())
         waiters: list[asyncio.Future[Any]] = [self._signal_wait]
         if self._fetch is not None:
             waiters.append(self._fetch)
-        if step.task is not None:
-            waiters.append(step.task)
+        waiters.extend(lane.step.task for lane in lanes if lane.step.task is not None)
         await asyncio.wait(waiters, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
         if self._fetch is not None and self._fetch.done():
             task, self._fetch = self._fetch, None
@@ -279,12 +292,15 @@ class Aggregator:
         return data, self._seq
 
     def _wait(self, now: float) -> float:
-        """How long a fetch may wait: until the batch is due, unless it cannot be handed off
-        anyway (a flush in flight or waiting to be retried: the loop wakes when it ends)."""
-        started = self._batch.started_at
-        if started is None or self._retry is not None or self._flusher.busy:
-            return POLL_S
-        return max(0.0, min(POLL_S, self._settings.flush_interval_s - (now - started)))
+        """How long a fetch may wait: until the first lane's batch is due, leaving out lanes
+        that cannot hand theirs off anyway (a flush in flight or waiting to be retried: the loop
+        wakes when it ends)."""
+        wait = POLL_S
+        for lane in self._lanes:
+            started = lane.batch.started_at
+            if started is not None and lane.retry is None and not lane.step.busy:
+                wait = min(wait, self._settings.flush_interval_s - (now - started))
+        return max(0.0, wait)
 
     @property
     def _src(self) -> PartitionSource:
@@ -292,9 +308,14 @@ class Aggregator:
         return self._source
 
     @property
-    def _flusher(self) -> FlushStep:
-        assert self._step is not None
-        return self._step
+    def _busy(self) -> bool:
+        """Some lane has a flush in flight."""
+        return any(lane.step.busy for lane in self._lanes)
+
+    @property
+    def _retrying(self) -> bool:
+        """Some lane waits to write again what a failed flush left."""
+        return any(lane.retry is not None for lane in self._lanes)
 
     # rebalances ----------------------------------------------------------------------------
 
@@ -320,9 +341,8 @@ class Aggregator:
                 self._metrics.lag.remove(str(p))
             except KeyError:
                 pass
-        self._batch = self._batch.without(partitions)
-        if self._retry is not None:
-            self._retry = self._retry.without(partitions)
+        for lane in self._lanes:
+            lane.without(partitions)
         self._joined = False
 
     def _assign(self, partitions: set[int]) -> None:
@@ -336,7 +356,7 @@ class Aggregator:
 
     async def _seek_pending(self, now: float) -> None:
         pending = sorted(p for p, part in self._parts.items() if not part.sought)
-        if not pending or now < self._seek_at or self._flusher.busy:
+        if not pending or now < self._seek_at or self._busy:
             return
         try:
             count = await asyncio.wait_for(self._src.partition_count(), PROBE_TIMEOUT_S)
@@ -366,7 +386,7 @@ class Aggregator:
             await self._src.seek(p, part.stored)
             part.sought = True
             part.sought_seq = self._seq
-        if self._retry is None:
+        if not self._retrying:
             self._src.resume(pending)
         log.info("resumed partitions %s at %s", pending, {p: stored.get(p) for p in pending})
 
@@ -384,12 +404,13 @@ class Aggregator:
     def _take(self, data: dict[int, list[Message]], seq: int) -> None:
         """Decode and batch records handed out after `seq` seeks."""
         now = self._clock()
-        batch, decode = self._batch, self._decode
+        decode, lanes = self._decode, self._lanes
         taken = 0
         for p, messages in data.items():
             part = self._parts.get(p)
             if part is None or not part.sought or part.sought_seq > seq:
                 continue  # handed out before a seek: the seek position decides what we read
+            batch = lanes[lane_of(p, len(lanes))].batch
             position = part.position
             for m in messages:
                 offset = m.offset
@@ -412,21 +433,21 @@ class Aggregator:
     def _stored(self) -> dict[int, int | None]:
         return {p: part.stored for p, part in self._parts.items()}
 
-    def _submit(self, batch: Batch) -> None:
+    def _submit(self, lane: Lane, batch: Batch) -> None:
         if not batch.empty:
-            self._flusher.submit(batch, self._stored())
+            lane.epoch = self._epoch
+            lane.step.submit(batch, lane.own(self._stored()))
 
-    def _writer(self, dead_letters: DeadLetterSink) -> Writer:
-        """The flush step's writer: one BatchWriter, or one per lane when there are more."""
-        if not self._lane_stores:
-            flush = self._flush(self._store, None)
-            return BatchWriter(flush, dead_letters, topic=self._topic, mirror=self._mirror)
-        turn = asyncio.Lock()
-        lanes = [
-            BatchWriter(self._flush(store, turn), dead_letters, topic=self._topic)
-            for store in [self._store, *self._lane_stores]
+    def _writers(self, dead_letters: DeadLetterSink) -> list[Writer]:
+        """One writer per lane, each on a store of its own; the lanes take turns at the rollups."""
+        stores = [self._store, *self._lane_stores]
+        turn = asyncio.Lock() if len(stores) > 1 else None
+        return [
+            BatchWriter(
+                self._flush(store, turn), dead_letters, topic=self._topic, mirror=self._mirror
+            )
+            for store in stores
         ]
-        return LanedWriter(lanes, mirror=self._mirror)
 
     def _flush(
         self, store: RollupStore, turn: asyncio.Lock | None
@@ -454,9 +475,12 @@ class Aggregator:
         except KAFKA_ERRORS as exc:
             log.info("could not mirror offsets to Kafka: %s", exc)
 
-    def _apply(self, outcome: Outcome) -> None:
+    def _apply(self, lane: Lane, outcome: Outcome) -> None:
         """Take a finished flush's outcome into the loop's state."""
+        stale = lane.epoch != self._epoch
         if isinstance(outcome, Fenced):
+            if stale:
+                return  # every partition is being sought again already
             self._metrics.fenced.inc()
             log.warning(
                 "stored offsets moved for partitions %s: another member owns them now;"
@@ -474,20 +498,24 @@ class Aggregator:
         if isinstance(outcome, Failed):
             self._metrics.flush_errors.inc()
             self._store_ok = False
-            self._retry_delay = min(max(0.2, self._retry_delay * 2), self._settings.retry_max_s)
-            log.warning("flush failed, retrying in %.1f s: %s", self._retry_delay, outcome.reason)
-            self._retry = outcome.rest
-            self._retry_at = self._clock() + self._retry_delay
+            if stale:
+                log.warning("flush failed (its records are read again): %s", outcome.reason)
+                return
+            lane.retry_delay = min(max(0.2, lane.retry_delay * 2), self._settings.retry_max_s)
+            log.warning("flush failed, retrying in %.1f s: %s", lane.retry_delay, outcome.reason)
+            lane.retry = outcome.rest
+            lane.retry_at = self._clock() + lane.retry_delay
             self._src.pause(self._parts)
             return
-        self._written(outcome)
+        self._written(lane, outcome)
 
-    def _written(self, outcome: Written) -> None:
+    def _written(self, lane: Lane, outcome: Written) -> None:
         self._store_ok = True
-        if self._retry_delay:
-            self._retry_delay = 0.0
-            self._src.resume(p for p, part in self._parts.items() if part.sought)
-            log.info("flushing again")
+        if lane.retry_delay:
+            lane.retry_delay = 0.0
+            if not self._retrying:
+                self._src.resume(p for p, part in self._parts.items() if part.sought)
+                log.info("flushing again")
         m = self._metrics
         m.flush_latency.observe(outcome.seconds)
         m.batch_size.observe(
@@ -500,46 +528,58 @@ class Aggregator:
         m.last_flush.set(time.time())
 
     def _reseek_all(self) -> None:
-        """Forget what is in memory and read every partition again from the stored offsets."""
-        self._batch = Batch()
-        self._retry = None
-        self._retry_delay = 0.0
+        """Forget what is in memory and read every partition again from the stored offsets
+        (once no flush is in flight: _seek_pending waits for them)."""
+        self._epoch += 1
+        for lane in self._lanes:
+            lane.forget()
         for part in self._parts.values():
             part.sought = False
         self._src.pause(self._parts)
 
     async def _join(self, deadline: float) -> bool:
-        """Write the flush in flight, the one waiting to be retried and the current batch, until
-        `deadline` (time.monotonic()); False if something was left to be replayed."""
-        step = self._flusher
+        """Write every lane's flush in flight, the ones waiting to be retried and the current
+        batches, until `deadline` (time.monotonic()); False if something was left to be
+        replayed. Every flush in flight is joined (or cancelled at the deadline) before it
+        returns, whatever happened to another lane's."""
+        lanes = self._lanes
+        complete = True
         while True:
-            if step.busy:
-                outcome = await step.join(max(0.0, deadline - time.monotonic()))
-                if outcome is None:
+            busy = next((lane for lane in lanes if lane.step.busy), None)
+            if busy is not None:
+                outcome = await busy.step.join(max(0.0, deadline - time.monotonic()))
+                if outcome is None:  # cancelled at the deadline: replayed from stored offsets
                     self._reseek_all()
-                    return False
-                self._apply(outcome)
+                    complete = False
+                    continue
+                self._apply(busy, outcome)
                 if isinstance(outcome, Fenced):
-                    return False
-            elif self._retry is not None:
-                wait = max(0.0, self._retry_at - self._clock())
+                    complete = False
+                continue
+            waiting = [lane for lane in lanes if lane.retry is not None]
+            if waiting:
+                wait = max(0.0, max(lane.retry_at for lane in waiting) - self._clock())
                 if time.monotonic() + wait > deadline:
                     self._reseek_all()
                     return False
                 await asyncio.sleep(wait)  # the back-off before retrying, within the deadline
-                self._submit(self._retry)
-                self._retry = None
-            elif not self._batch.empty:
-                self._submit(self._batch)
-                self._batch = Batch()
-            else:
-                return True
+                for lane in waiting:
+                    assert lane.retry is not None
+                    self._submit(lane, lane.retry)
+                    lane.retry = None
+                continue
+            filled = [lane for lane in lanes if not lane.batch.empty]
+            if not filled:
+                return complete
+            for lane in filled:
+                self._submit(lane, lane.batch)
+                lane.batch = Batch()
 
     # probes --------------------------------------------------------------------------------
 
     async def _check_store(self, now: float) -> None:
         """While no flush says so, ask PostgreSQL now and then whether it is reachable."""
-        if now < self._check_at or self._flusher.busy or self._retry is not None:
+        if now < self._check_at or self._busy or self._retrying:
             return
         self._check_at = now + PROBE_INTERVAL_S
         try:

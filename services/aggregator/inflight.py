@@ -16,10 +16,16 @@ class FlushStep:
     def __init__(self, writer: Writer) -> None:
         self._writer = writer
         self._task: asyncio.Task[Outcome] | None = None
+        self._size = 0
 
     @property
     def busy(self) -> bool:
         return self._task is not None
+
+    @property
+    def size(self) -> int:
+        """How many records the flush in flight holds (0 when none is)."""
+        return self._size if self._task is not None else 0
 
     @property
     def task(self) -> asyncio.Task[Outcome] | None:
@@ -30,6 +36,7 @@ class FlushStep:
         if self._task is not None:
             raise RuntimeError("a flush is in flight already")
         self._task = asyncio.create_task(self._writer.write(batch, dict(stored)))
+        self._size = batch.size
 
     def poll(self) -> Outcome | None:
         """The outcome of the flush if it has finished (its exception if it failed for good)."""

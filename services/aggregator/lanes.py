@@ -1,19 +1,21 @@
-"""Flush lanes: one batch written as concurrent transactions, one per lane of partitions, each on
-its own PostgreSQL connection, so that one lane's Python runs while another waits on PostgreSQL.
+"""Flush lanes: the partitions split into lanes, each a pipeline of its own on its own
+PostgreSQL connection — its batch, its flush in flight, its retry — so that one lane's Python runs
+while another waits on PostgreSQL, and a lane's next batch starts as soon as its last one
+committed, not when every lane's has.
 
 A partition always goes to the same lane (`lane_of`), and an install to one partition, so the
-lanes' per-install rows are disjoint; the rollup rows they share are written in turns
-(`flush.write_flush(turn=...)`). The batch's outcome is the lanes' outcomes combined (`combine`): written
-only if every lane wrote; a failed lane's records are retried, the others' offsets are kept.
+lanes' per-install rows and offsets are disjoint; the rollup rows they share are written in turns
+(`flush.write_flush(turn=...)`), and their upserts add, so the lanes' order does not matter.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from services.aggregator.batch import Batch, DeadLetter
-from services.aggregator.writer import Failed, Fenced, Outcome, Writer, Written
+from services.aggregator.batch import Batch
+from services.aggregator.inflight import FlushStep
 
 
 def lane_of(partition: int, lanes: int) -> int:
@@ -21,80 +23,47 @@ def lane_of(partition: int, lanes: int) -> int:
     return partition % lanes
 
 
-def split(batch: Batch, lanes: int) -> list[Batch]:
-    """The batch's entries and dead letters by lane, in consumption order within each."""
-    parts = [Batch(started_at=batch.started_at) for _ in range(lanes)]
-    for entry in batch.entries:
-        part = parts[lane_of(entry[0], lanes)]
-        part.entries.append(entry)
-        part.next_offsets[entry[0]] = entry[1] + 1
-    for letter in batch.dead:
-        parts[lane_of(letter.partition, lanes)].dead.append(letter)
-    for part in parts:
-        if not part.entries:
-            part.started_at = None
-    return parts
+def lane_records(batch_records: int, lanes: int) -> int:
+    """How many records make one lane's batch due: the batch size shared out, so the records
+    held in memory are bounded as with one lane."""
+    return max(1, math.ceil(batch_records / lanes))
 
 
-def combine(outcomes: Sequence[Outcome]) -> Outcome:
-    """One batch's outcome from its lanes' (each wrote different partitions)."""
-    fenced = sorted({p for o in outcomes if isinstance(o, Fenced) for p in o.partitions})
-    if fenced:
-        # The loop then reads every partition's offset from PostgreSQL again, those the other
-        # lanes moved included.
-        return Fenced(fenced)
-    stored: dict[int, int] = {}
-    dead: list[DeadLetter] = []
-    for outcome in outcomes:
-        assert not isinstance(outcome, Fenced)
-        stored.update(outcome.stored)
-        dead.extend(outcome.dead)
-    failed = [o for o in outcomes if isinstance(o, Failed)]
-    if failed:
-        rest = Batch()
-        for f in failed:
-            rest.entries.extend(f.rest.entries)
-            rest.next_offsets.update(f.rest.next_offsets)
-            rest.dead.extend(f.rest.dead)
-            starts = [s for s in (rest.started_at, f.rest.started_at) if s is not None]
-            rest.started_at = min(starts) if starts else None
-        return Failed(failed[0].reason, rest, stored, dead)
-    written = [o for o in outcomes if isinstance(o, Written)]
-    return Written(
-        stored,
-        [r for o in written for r in o.results],
-        dead,
-        max((o.seconds for o in written), default=0.0),
-    )
+@dataclass(slots=True)
+class Lane:
+    """One lane's state. Only the consume loop reads or changes it (consumer.py)."""
 
+    index: int
+    count: int
+    """How many lanes there are."""
+    step: FlushStep
+    batch: Batch = field(default_factory=Batch)
+    """Records taken and not yet submitted."""
+    retry: Batch | None = None
+    """What a failed flush left to write, submitted again at `retry_at` (before `batch`)."""
+    retry_at: float = 0.0
+    retry_delay: float = 0.0
+    """The back-off of the last failure; 0 once a flush of this lane was written again."""
+    epoch: int = 0
+    """The loop's epoch (Aggregator._epoch) when the flush in flight was submitted: one from
+    before a re-seek is stale, its records are read again from the stored offsets."""
 
-class LanedWriter:
-    """Writes each batch as one transaction per lane at once; mirrors the offsets once."""
+    def owns(self, partition: int) -> bool:
+        return lane_of(partition, self.count) == self.index
 
-    def __init__(
-        self,
-        lanes: Sequence[Writer],
-        *,
-        mirror: Callable[[dict[int, int]], Awaitable[None]] | None = None,
-    ) -> None:
-        self._lanes = list(lanes)
-        self._mirror = mirror
+    def own(self, stored: Mapping[int, int | None]) -> dict[int, int | None]:
+        """The stored offsets of this lane's partitions only: a flush's outcome reports every
+        partition it was handed, and another lane's, reported at an old offset, would move back."""
+        return {p: o for p, o in stored.items() if self.owns(p)}
 
-    async def write(self, batch: Batch, stored: Mapping[int, int | None]) -> Outcome:
-        n = len(self._lanes)
-        work = [
-            # Each lane is told only its own partitions' offsets: its outcome reports them all.
-            (writer, part, {p: o for p, o in stored.items() if lane_of(p, n) == lane})
-            for lane, (writer, part) in enumerate(zip(self._lanes, split(batch, n), strict=True))
-            if part.entries or part.dead
-        ]
-        results = await asyncio.gather(
-            *(writer.write(part, own) for writer, part, own in work), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        outcome = combine([r for r in results if not isinstance(r, BaseException)])
-        if isinstance(outcome, Written) and self._mirror is not None:
-            await self._mirror(outcome.stored)
-        return outcome
+    def without(self, partitions: set[int]) -> None:
+        """Forget what came from `partitions` (revoked: their new owner replays them)."""
+        self.batch = self.batch.without(partitions)
+        if self.retry is not None:
+            self.retry = self.retry.without(partitions)
+
+    def forget(self) -> None:
+        """Drop what is held in memory (a re-seek reads it again)."""
+        self.batch = Batch()
+        self.retry = None
+        self.retry_delay = 0.0

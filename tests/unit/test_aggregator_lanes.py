@@ -1,24 +1,27 @@
-"""Flush lanes (services/aggregator/lanes.py) against the fakes: a batch split by partition, its
-lanes written at once, their outcomes combined, and the rollups written in turns."""
+"""Flush lanes (services/aggregator/lanes.py, run by consumer.py) against the fakes: partitions
+split into lanes written at once, each lane a pipeline of its own, the rollups written in turns,
+and a lane's failure or fence handled without counting anything twice."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Literal
 
 from prometheus_client import CollectorRegistry
 
 from schemas.catalog import load_catalogs
 from schemas.record import PingRecord, encode_record, record_key
-from services.aggregator.batch import Batch, DeadLetter
 from services.aggregator.config import AggregatorSettings
 from services.aggregator.consumer import Aggregator
 from services.aggregator.flush import FlushResult, write_flush
-from services.aggregator.lanes import LanedWriter, combine, split
+from services.aggregator.inflight import FlushStep
+from services.aggregator.lanes import Lane, lane_of, lane_records
 from services.aggregator.metrics import AggregatorMetrics
 from services.aggregator.store import OffsetClaim, StoreError
-from services.aggregator.writer import BatchWriter, Failed, Fenced, FlushFn, Written
+from services.aggregator.writer import BatchWriter, FlushFn
 from services.common.settings import HorizonSettings, load
 from tests.support.aggregator import (
     BASE,
@@ -26,6 +29,7 @@ from tests.support.aggregator import (
     FakeRollupStore,
     FakeSource,
     FakeTables,
+    FakeTx,
     ping,
     running,
 )
@@ -36,18 +40,6 @@ GROUP, TOPIC = "g", "census.pings.v1"
 
 def pings(n: int) -> list[PingRecord]:
     return [ping(uuid.uuid4(), BASE, ping_id=uuid.uuid4()) for _ in range(n)]
-
-
-def batch_of(
-    records: list[PingRecord], partitions: int, start: dict[int, int] | None = None
-) -> Batch:
-    batch = Batch()
-    offsets = [(start or {}).get(p, 0) for p in range(partitions)]
-    for r in records:
-        p = r.install_id.int % partitions
-        batch.add(p, offsets[p], r, 0.0)
-        offsets[p] += 1
-    return batch
 
 
 def flush_on(store: FakeRollupStore, turn: asyncio.Lock | None = None) -> FlushFn:
@@ -66,87 +58,156 @@ def flush_on(store: FakeRollupStore, turn: asyncio.Lock | None = None) -> FlushF
     return flush
 
 
-def test_split_puts_each_partition_in_one_lane_in_consumption_order() -> None:
-    batch = Batch()
-    for offset in range(3):
-        for partition in range(5):
-            batch.add(partition, 10 + offset, None, 1.5)
-    batch.dead.append(DeadLetter(3, 11, b"v", b"k", "undecodable"))
-    lanes = split(batch, 2)
-    assert [sorted(lane.next_offsets) for lane in lanes] == [[0, 2, 4], [1, 3]]
-    for lane in lanes:
-        for partition in lane.next_offsets:
-            offsets = [e[1] for e in lane.entries if e[0] == partition]
-            assert offsets == [10, 11, 12]
-            assert lane.next_offsets[partition] == 13
-        assert lane.started_at == 1.5
-    assert [d.partition for d in lanes[1].dead] == [3] and not lanes[0].dead
-    assert sum(lane.size for lane in lanes) == batch.size
-    empty = split(batch_of([], 1), 3)
-    assert all(lane.empty and lane.started_at is None for lane in empty)
+def settings_of(batch_records: int) -> AggregatorSettings:
+    return load(
+        AggregatorSettings,
+        {
+            "CENSUS_KAFKA_TOPIC": TOPIC,
+            "CENSUS_AGGREGATOR_GROUP": GROUP,
+            "CENSUS_AGGREGATOR_FLUSH_INTERVAL_S": "0.05",
+            "CENSUS_AGGREGATOR_RETRY_MAX_S": "0.2",
+            "CENSUS_AGGREGATOR_BATCH_RECORDS": str(batch_records),
+        },
+    )
 
 
-def test_combine_is_written_only_when_every_lane_wrote() -> None:
-    one = FlushResult(counted=3, duplicates=0, rows_written=9)
-    two = FlushResult(counted=2, duplicates=1, rows_written=4)
-    written = combine([Written({0: 5}, [one], [], 0.5), Written({1: 7}, [two], [], 1.5)])
-    assert written == Written({0: 5, 1: 7}, [one, two], [], 1.5)
+def source_of(partitions: int, logs: dict[int, list[PingRecord]]) -> FakeSource:
+    source = FakeSource(partitions)
+    for p, records in logs.items():
+        for r in records:
+            source.append(p, record_key(r), encode_record(r))
+    return source
 
-    rest = batch_of([], 1)
-    rest.add(1, 7, None, 2.0)
-    letter = DeadLetter(0, 4, None, None, "unstorable")
-    failed = combine([Written({0: 5}, [one], [letter], 0.5), Failed("down", rest, {}, [])])
-    assert isinstance(failed, Failed)
-    assert failed.reason == "down"
-    assert failed.stored == {0: 5}  # the lane that wrote keeps its offsets
-    assert failed.rest.entries == rest.entries and failed.rest.next_offsets == {1: 8}
-    assert failed.dead == [letter]
 
-    fenced = combine([Fenced([2]), Written({0: 5}, [one], [], 0.5), Fenced([1])])
-    assert fenced == Fenced([1, 2])
+def aggregator_on(
+    stores: list[FakeRollupStore], source: FakeSource, batch_records: int
+) -> tuple[Aggregator, CollectorRegistry]:
+    registry = CollectorRegistry()
+    aggregator = Aggregator(
+        settings_of(batch_records),
+        stores[0],
+        CATALOGS,
+        AggregatorMetrics.create(registry),
+        source=source,
+        dead_letters=FakeDeadLetters(),
+        lane_stores=stores[1:],
+    )
+    return aggregator, registry
+
+
+def stored(tables: FakeTables) -> dict[int, int]:
+    return {p: o for (g, _, p), o in tables.offsets.items() if g == GROUP}
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.01)
+
+
+class _FailsOnceReleased(FakeRollupStore):
+    """A store whose next transaction waits for `release`, then fails as a lost connection."""
+
+    def __init__(self, tables: FakeTables) -> None:
+        super().__init__(tables)
+        self.release = asyncio.Event()
+        self.held = 0
+        self._armed = True
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeTx]:
+        if self._armed:
+            self._armed = False
+            self.held += 1
+            await self.release.wait()
+            raise StoreError("ConnectionResetError: gone", retryable=True)
+        async with super().transaction() as tx:
+            yield tx
+
+
+def test_a_lane_owns_its_partitions_only_and_gets_a_share_of_the_batch() -> None:
+    lane = Lane(
+        1, 3, FlushStep(BatchWriter(flush_on(FakeRollupStore()), FakeDeadLetters(), topic=TOPIC))
+    )
+    assert [p for p in range(9) if lane.owns(p)] == [1, 4, 7]
+    assert all(lane_of(p, 3) == p % 3 for p in range(9))
+    assert lane.own({0: 5, 1: 7, 2: None, 4: None}) == {1: 7, 4: None}
+    assert [lane_records(20, n) for n in (1, 2, 3)] == [20, 10, 7]
+    assert lane_records(1, 4) == 1
 
 
 async def test_lanes_write_at_once_and_count_what_one_lane_counts() -> None:
-    records = pings(60)
+    records = pings(120)
+    logs = {p: [r for r in records if r.install_id.int % 4 == p] for p in range(4)}
     shared = FakeTables()
     stores = [FakeRollupStore(shared), FakeRollupStore(shared)]
     gate = asyncio.Event()
     for store in stores:
         store.gate = gate
-    turn = asyncio.Lock()
-    dead = FakeDeadLetters()
-    writer = LanedWriter([BatchWriter(flush_on(s, turn), dead, topic=TOPIC) for s in stores])
-    task = asyncio.create_task(writer.write(batch_of(records, 4), {}))
-    deadline = asyncio.get_running_loop().time() + 5
-    while not all(s.open_now == 1 for s in stores):  # both transactions open at once
-        assert asyncio.get_running_loop().time() < deadline, "the lanes did not run at once"
-        await asyncio.sleep(0.01)
-    gate.set()
-    outcome = await asyncio.wait_for(task, 5)
-    assert isinstance(outcome, Written)
-    assert outcome.stored == {p: sum(r.install_id.int % 4 == p for r in records) for p in range(4)}
-    assert [s.transactions for s in stores] == [1, 1]
+    source = source_of(4, logs)
+    aggregator, registry = aggregator_on(stores, source, 40)
+    async with running(aggregator):
+        await asyncio.wait_for(source.rebalance({0, 1, 2, 3}), timeout=5)
+        await until(lambda: all(s.open_now == 1 for s in stores), "the lanes did not run at once")
+        gate.set()
+        await until(lambda: sum(stored(shared).values()) == len(records), "offsets not stored")
+    assert stored(shared) == {p: len(logs[p]) for p in range(4)}
+    assert registry.get_sample_value("census_aggregator_fenced_flushes_total") == 0
 
     alone = FakeRollupStore()
-    single = BatchWriter(flush_on(alone), dead, topic=TOPIC)
-    assert isinstance(await single.write(batch_of(records, 4), {}), Written)
-    assert shared == alone.tables  # the same rows, rollups and offsets as one transaction
+    source = source_of(4, logs)
+    single, _ = aggregator_on([alone], source, 40)
+    async with running(single):
+        await asyncio.wait_for(source.rebalance({0, 1, 2, 3}), timeout=5)
+        await until(lambda: sum(stored(alone.tables).values()) == len(records), "not stored")
+    assert shared == alone.tables  # the same rows, rollups and offsets as one lane
 
 
-async def test_each_lane_reports_only_its_own_partitions_offsets() -> None:
+async def test_a_lane_writes_on_while_another_lanes_flush_is_held_open() -> None:
+    # Partition 0 is lane 0's (held open), partition 1 lane 1's: with one batch for both lanes,
+    # lane 1 could not write its second batch before lane 0's first had committed.
+    slow, fast = pings(10), pings(60)
     shared = FakeTables()
     stores = [FakeRollupStore(shared), FakeRollupStore(shared)]
-    writer = LanedWriter([BatchWriter(flush_on(s), FakeDeadLetters(), topic=TOPIC) for s in stores])
-    records = pings(80)
-    outcome = await writer.write(batch_of(records[:40], 4), {})
-    assert isinstance(outcome, Written)
-    assert outcome.stored == {p: o for (_, _, p), o in shared.offsets.items()}
-    # The next batch claims from those offsets. A lane reporting another lane's partitions at
-    # the offsets it was handed would move them back, and this flush would be fenced.
-    after = await writer.write(batch_of(records[40:], 4, outcome.stored), dict(outcome.stored))
-    assert isinstance(after, Written)
-    assert after.stored == {p: o for (_, _, p), o in shared.offsets.items()}
-    assert sum(shared.events.values()) == 80
+    stores[0].gate = asyncio.Event()
+    source = source_of(2, {0: slow, 1: fast})
+    aggregator, registry = aggregator_on(stores, source, 20)
+    async with running(aggregator):
+        await asyncio.wait_for(source.rebalance({0, 1}), timeout=5)
+        await until(lambda: stored(shared).get(1) == len(fast), "lane 1 waited for lane 0")
+        assert stores[0].open_now == 1 and stores[0].transactions == 0  # still held open
+        assert stores[1].transactions >= 3
+        stores[0].gate.set()
+        await until(lambda: stored(shared).get(0) == len(slow), "lane 0 not written")
+    assert sum(shared.events.values()) == len(slow) + len(fast)
+    assert registry.get_sample_value("census_aggregator_fenced_flushes_total") == 0
+
+
+async def test_a_flush_failing_after_another_lane_was_fenced_is_read_again_not_retried() -> None:
+    # Lane 1 is fenced (another member stored partition 1's offset) while lane 0's flush is in
+    # flight; that flush then fails. Everything is sought again, so retrying it as well would
+    # write partition 0's records a second time (fenced, or counted twice).
+    first, second = pings(10), pings(10)
+    shared = FakeTables()
+    failing = _FailsOnceReleased(shared)
+    other = FakeRollupStore(shared)
+    other.gate = asyncio.Event()
+    source = source_of(2, {0: first, 1: second})
+    aggregator, registry = aggregator_on([failing, other], source, 20)
+    async with running(aggregator):
+        await asyncio.wait_for(source.rebalance({0, 1}), timeout=5)
+        await until(lambda: failing.held == 1 and other.open_now == 1, "both lanes in flight")
+        shared.offsets[(GROUP, TOPIC, 1)] = 4  # the other member counted the first four
+        other.gate.set()
+        fenced = "census_aggregator_fenced_flushes_total"
+        await until(lambda: registry.get_sample_value(fenced) == 1, "lane 1 not fenced")
+        failing.release.set()
+        await until(lambda: stored(shared) == {0: 10, 1: 10}, "not read again and written")
+    assert registry.get_sample_value(fenced) == 1
+    assert registry.get_sample_value("census_aggregator_flush_errors_total") == 1
+    assert registry.get_sample_value("census_aggregator_duplicate_pings_total") == 0
+    assert sum(shared.events.values()) == 10 + 6  # partition 1 from offset 4
 
 
 class _TurnLog(asyncio.Lock):
@@ -180,39 +241,15 @@ async def test_the_turn_is_held_from_the_first_rollup_write_to_the_commit() -> N
 
 
 async def test_a_lane_that_fails_is_retried_alone_and_every_record_counts_once() -> None:
-    settings = load(
-        AggregatorSettings,
-        {
-            "CENSUS_KAFKA_TOPIC": TOPIC,
-            "CENSUS_AGGREGATOR_GROUP": GROUP,
-            "CENSUS_AGGREGATOR_FLUSH_INTERVAL_S": "0.05",
-            "CENSUS_AGGREGATOR_RETRY_MAX_S": "0.2",
-            "CENSUS_AGGREGATOR_BATCH_RECORDS": "40",
-        },
-    )
     shared = FakeTables()
     first, second = FakeRollupStore(shared), FakeRollupStore(shared)
-    source = FakeSource(4)
     records = pings(200)
-    for r in records:
-        source.append(r.install_id.int % 4, record_key(r), encode_record(r))
+    source = source_of(4, {p: [r for r in records if r.install_id.int % 4 == p] for p in range(4)})
     second.fail_next = StoreError("ConnectionResetError: gone", retryable=True)
-    registry = CollectorRegistry()
-    aggregator = Aggregator(
-        settings,
-        first,
-        CATALOGS,
-        AggregatorMetrics.create(registry),
-        source=source,
-        dead_letters=FakeDeadLetters(),
-        lane_stores=[second],
-    )
+    aggregator, registry = aggregator_on([first, second], source, 40)
     async with running(aggregator):
         await asyncio.wait_for(source.rebalance({0, 1, 2, 3}), timeout=5)
-        deadline = asyncio.get_running_loop().time() + 10
-        while sum(o for (g, _, _), o in shared.offsets.items() if g == GROUP) < len(records):
-            assert asyncio.get_running_loop().time() < deadline, "not every offset stored"
-            await asyncio.sleep(0.01)
+        await until(lambda: sum(stored(shared).values()) == len(records), "offsets not stored")
     assert sum(shared.events.values()) == len(records)  # each once: no lane written twice
     assert registry.get_sample_value("census_aggregator_flush_errors_total") == 1
     assert registry.get_sample_value("census_aggregator_fenced_flushes_total") == 0
